@@ -1,0 +1,37 @@
+# ganpipe: every target bootstraps .venv on a fresh machine first.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+CONFIG ?= configs/dcgan-digits.yaml
+# pip prints one "Location ... is ignored" line per index entry on some machines: noise only.
+# Its output goes to a log that is shown (filtered) only when pip fails.
+PIPLOG := $(VENV)/pip.log
+PIPFILTER := > $(PIPLOG) 2>&1 || (grep -v "is ignored" $(PIPLOG); exit 1)
+
+.PHONY: install demo test bench ui clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -d $(VENV) || $(PY) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip $(PIPFILTER)
+	$(BIN)/pip install -q -c constraints.txt torch==2.13.0 $(PIPFILTER)
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev]" $(PIPFILTER)
+	$(BIN)/python -c "import ganpipe, torch, ray, prefect, mlflow, dvc; print('ganpipe', ganpipe.__version__, 'torch', torch.__version__)"
+	touch $(STAMP)
+
+demo: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ganpipe pipeline run $(CONFIG)
+
+test: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/run_all.py
+
+ui: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ganpipe ui
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,3 @@
+from ganpipe.cli import main
+
+main()

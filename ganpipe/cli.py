@@ -1,0 +1,275 @@
+"""`ganpipe` command line: data, train, pipeline, evaluate, generate, registry, ui."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ganpipe.errors import GanpipeError
+
+app = typer.Typer(help="ganpipe: DVC data -> Ray Train GANs -> MLflow evaluation and registry, chained by Prefect.", no_args_is_help=True, pretty_exceptions_enable=False)
+data_app = typer.Typer(help="Built-in data sets, importers and preparation to Parquet.", no_args_is_help=True)
+registry_app = typer.Typer(help="Browse and manage the MLflow Model Registry.", no_args_is_help=True)
+pipeline_app = typer.Typer(help="Run the Prefect pipeline flow.", no_args_is_help=True)
+app.add_typer(data_app, name="data")
+app.add_typer(registry_app, name="registry")
+app.add_typer(pipeline_app, name="pipeline")
+
+console = Console()
+err = Console(stderr=True)
+
+SetOpt = typer.Option(None, "--set", "-s", help="Override a config key, e.g. --set train.steps=100 (repeatable).")
+
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """User errors print one line with the fix and exit non-zero; bugs keep their traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GanpipeError as e:
+            err.print(f"[bold red]error:[/] {e.message}", highlight=False, soft_wrap=True)
+            if e.hint:
+                err.print(f"[yellow]fix:[/] {e.hint}", highlight=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper
+
+
+def _quiet_libs() -> None:
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+# -- data ------------------------------------------------------------------------------------
+
+@data_app.command("list")
+@handle_errors
+def data_list() -> None:
+    """Show the built-in sources and the importers."""
+    from ganpipe.data.sources import IMPORTERS, SOURCES
+
+    t = Table("name", "kind", "description", title="built-in data sources")
+    for n in SOURCES.names():
+        s = SOURCES.get(n)
+        t.add_row(n, s.kind, s.description)
+    for n in IMPORTERS.names():
+        s = IMPORTERS.get(n)
+        t.add_row(f"{n}:PATH", s.kind, s.description)
+    console.print(t)
+
+
+@data_app.command("fetch")
+@handle_errors
+def data_fetch(name: str, raw_root: Path = typer.Option(Path("data"), help="Raw data folder (tracked by data.dvc).")) -> None:
+    """Materialise a built-in data set as files under the raw data folder."""
+    from ganpipe.data.sources import fetch
+
+    path = fetch(name, raw_root)
+    n = sum(1 for p in path.rglob("*") if p.is_file())
+    console.print(f"{name}: {n} files in {path}")
+
+
+@data_app.command("prepare")
+@handle_errors
+def data_prepare(
+    source: str = typer.Argument(..., help="Built-in name (see `data list`) or importer:PATH."),
+    out: Optional[Path] = typer.Option(None, help="Output folder (default: prepared/<name>)."),
+    image_size: int = typer.Option(16, help="Square image size after centre crop and resize."),
+    channels: int = typer.Option(0, help="1 or 3; 0 keeps the source's native channels."),
+    val_fraction: float = typer.Option(0.1),
+    test_fraction: float = typer.Option(0.1),
+    seed: int = typer.Option(0, help="Split seed."),
+    raw_root: Path = typer.Option(Path("data"), help="Where built-in sets' raw files are."),
+) -> None:
+    """Write Parquet shards (train/val/test) and a manifest for SOURCE."""
+    from ganpipe.config import DataConfig
+    from ganpipe.data.prepare import prepare
+    from ganpipe.data.sources import dataset_key
+
+    try:
+        cfg = DataConfig(source=source, image_size=image_size, channels=channels or None, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, raw_root=str(raw_root))
+    except Exception as e:
+        raise GanpipeError(f"invalid option: {e}") from None
+    out = out or Path("prepared") / dataset_key(source)
+    m = prepare(source, out, cfg)
+    console.print(f"prepared {source} -> {out}: {m['counts']} ({m['kind']}, {m['image_size']}px x{m['channels']}), fingerprint {m['fingerprint'][:12]}")
+
+
+# -- training and pipeline ---------------------------------------------------------------------
+
+@app.command()
+@handle_errors
+def init(folder: Path = typer.Argument(Path("."), help="Project folder to create or complete.")) -> None:
+    """Create a ganpipe project: git + DVC repo, dvc.yaml, params.yaml, local DVC remote."""
+    from ganpipe.data.dvc import init_project
+
+    p = init_project(folder)
+    console.print(f"ganpipe project ready in {p.resolve()}")
+
+
+@app.command()
+@handle_errors
+def train(
+    config: Path = typer.Argument(..., help="YAML config, e.g. configs/dcgan-digits.yaml."),
+    set_: Optional[list[str]] = SetOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
+) -> None:
+    """Prepare the data (if needed) and run the training stage alone; prints the MLflow run id."""
+    import yaml
+
+    from ganpipe import pipeline as stages
+    from ganpipe.config import load_config
+
+    cfg = load_config(config, set_)
+    if dry_run:
+        console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        return
+    _quiet_libs()
+    project = Path.cwd()
+    prepared = stages.prepare_stage(cfg, project)
+    trained = stages.train_stage(cfg, prepared, project)
+    console.print(f"MLflow run id: {trained.run_id}")
+    console.print(f"checkpoint: {trained.checkpoint}")
+    print(trained.run_id)
+
+
+@pipeline_app.command("run")
+@handle_errors
+def pipeline_run(
+    config: Path = typer.Argument(..., help="YAML config."),
+    set_: Optional[list[str]] = SetOpt,
+) -> None:
+    """Run prepare -> train -> evaluate -> register as a Prefect flow."""
+    from ganpipe.config import load_config
+
+    load_config(config, set_)  # fail fast on a bad config, before Prefect starts
+    _quiet_libs()
+    from flows.pipeline import pipeline_flow
+
+    summary = pipeline_flow(config_path=str(config), overrides=list(set_ or []), project=str(Path.cwd()))
+    _print_summary(summary)
+
+
+def _print_summary(s: dict[str, Any]) -> None:
+    t = Table("stage", "result", title="ganpipe pipeline")
+    t.add_row("data", f"{s['data']['path']} (fingerprint {s['data']['fingerprint'][:12]}{', re-prepared' if s['data']['reran'] else ', unchanged'})")
+    t.add_row("train", f"MLflow run {s['run_id']}{' (reused)' if s['reused']['train'] else ''}")
+    t.add_row("evaluate", ", ".join(f"{k}={v:.4g}" for k, v in s["metrics"].items()))
+    reg = s.get("registered")
+    t.add_row("register", f"{reg['name']} v{reg['version']} -> {reg['alias'] or '-'} ({reg['reason']})" if reg else "disabled")
+    console.print(t)
+    console.print("browse: `make ui` (MLflow on http://127.0.0.1:5000); Prefect UI: `prefect server start` then http://127.0.0.1:4200")
+
+
+# -- models ----------------------------------------------------------------------------------
+
+def _parse_labels(labels: Optional[str], n: int, num_classes: int) -> Any:
+    import torch
+
+    if labels is None:
+        return None
+    if num_classes <= 0:
+        raise GanpipeError("--labels given but this model is not class-conditional")
+    try:
+        ids = [int(x) for x in labels.split(",") if x.strip() != ""]
+    except ValueError:
+        raise GanpipeError(f"--labels must be comma-separated class ids, got {labels!r}") from None
+    bad = [i for i in ids if not 0 <= i < num_classes]
+    if bad or not ids:
+        raise GanpipeError(f"labels {bad or ids} out of range 0..{num_classes - 1}")
+    return torch.tensor([ids[i % len(ids)] for i in range(n)])
+
+
+@app.command()
+@handle_errors
+def generate(
+    model_uri: str = typer.Argument(..., help="e.g. models:/ganpipe-dcgan-digits@champion, or a checkpoint folder."),
+    n: int = typer.Option(64, "-n", help="Number of samples."),
+    out: Path = typer.Option(Path("samples.png"), help="PNG grid, or .npy for the raw array."),
+    seed: int = typer.Option(0),
+    labels: Optional[str] = typer.Option(None, help="Class ids for conditional models, e.g. 0,1,2 (cycled)."),
+) -> None:
+    """Sample from a registered model (or a checkpoint) to a PNG grid or a .npy array."""
+    import numpy as np
+
+    from ganpipe.tracking.pyfunc import MAX_SAMPLES
+
+    if not 1 <= n <= MAX_SAMPLES:
+        raise GanpipeError(f"-n {n} is out of range 1..{MAX_SAMPLES}")
+    sampler = _load_sampler(model_uri)
+    lab = _parse_labels(labels, n, sampler.num_classes)
+    x = sampler.generate(n, seed=seed, **({"labels": lab} if lab is not None else {}))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix == ".npy":
+        np.save(out, x.numpy())
+    else:
+        if sampler.output_kind != "images":
+            raise GanpipeError("this model generates points, not images", hint="use --out samples.npy")
+        from ganpipe.viz import save_grid
+
+        save_grid(x, str(out))
+    console.print(f"wrote {n} samples to {out}")
+
+
+def _load_sampler(model_uri: str) -> Any:
+    p = Path(model_uri)
+    if p.is_dir():
+        from ganpipe.gans.base import sampler_from_export
+        from ganpipe.train.checkpoint import load_export
+
+        return sampler_from_export(*load_export(p))
+    from ganpipe.tracking.pyfunc import load_sampler
+
+    return load_sampler(model_uri)
+
+
+@registry_app.command("list")
+@handle_errors
+def registry_list() -> None:
+    """Registered models, their versions, aliases and metrics."""
+    from ganpipe.tracking.registry import list_models
+    from ganpipe.tracking.store import mask, tracking_uri
+
+    models = list_models()
+    if not models:
+        console.print(f"no registered models in {mask(tracking_uri())}")
+        return
+    for m in models:
+        t = Table("version", "aliases", "family", "metrics", "run", title=m["name"])
+        for v in m["versions"]:
+            t.add_row(str(v["version"]), ", ".join(v["aliases"]), v["family"], ", ".join(f"{k}={v2}" for k, v2 in sorted(v["metrics"].items())), (v["run_id"] or "")[:12])
+        console.print(t)
+
+
+@app.command()
+@handle_errors
+def ui(port: int = typer.Option(5000), host: str = typer.Option("127.0.0.1", help="Bind address; expose deliberately.")) -> None:
+    """Start the MLflow UI against the project's tracking store."""
+    import subprocess
+
+    from ganpipe.tracking.store import artifact_root, tracking_uri
+
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(), "--host", host, "--port", str(port)]
+    if artifact_root():
+        cmd += ["--default-artifact-root", artifact_root()]
+    console.print(f"MLflow UI on http://{host}:{port}  (Ctrl-C to stop)")
+    raise typer.Exit(subprocess.call(cmd))
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

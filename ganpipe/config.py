@@ -1,0 +1,258 @@
+"""Typed pipeline configs: YAML files hold overrides of the documented defaults below.
+
+An unknown key, a wrong type or an unknown registry name is a `ConfigError` that names the
+key and the valid choices. The resolved config is saved with every run, and checkpoints
+carry it, so resuming never depends on the command line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ganpipe.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class DataConfig(Section):
+    """Which data set and how it is prepared into Parquet shards."""
+
+    source: str = "digits"  # built-in name or importer "imagefolder:PATH" / "aligned:PATH" / "unaligned:PATH"
+    name: str | None = None  # key of the prepared data set; default: derived from the source
+    image_size: int = Field(16, ge=2, le=1024)
+    channels: Literal[1, 3] | None = None  # None: the source's native channel count
+    val_fraction: float = Field(0.1, ge=0.0, lt=0.5)
+    test_fraction: float = Field(0.1, ge=0.0, lt=0.5)
+    seed: int = 0
+    root: str = "prepared"  # prepared shards go to <root>/<name>
+    raw_root: str = "data"  # raw files (tracked by data.dvc)
+    use_dvc: bool = True  # run preparation through `dvc repro` (lineage + stage cache)
+
+    @property
+    def key(self) -> str:
+        if self.name:
+            return self.name
+        from ganpipe.data.sources import dataset_key
+
+        return dataset_key(self.source)
+
+
+class ModelConfig(Section):
+    family: str = "dcgan"
+    z_dim: int = Field(64, ge=1)
+    params: dict[str, Any] = Field(default_factory=dict)  # validated by the family's Params
+
+
+class LossConfig(Section):
+    name: str = "nonsaturating"
+    n_critic: int = Field(1, ge=1)  # D steps per G step
+    gp_weight: float = Field(10.0, ge=0.0)  # wgan-gp lambda
+    clip_value: float = Field(0.01, gt=0.0)  # wgan weight clipping
+    r1_weight: float = Field(0.0, ge=0.0)
+
+
+class OptimConfig(Section):
+    lr_g: float = Field(2e-4, gt=0)
+    lr_d: float = Field(2e-4, gt=0)
+    beta1: float = Field(0.5, ge=0, lt=1)
+    beta2: float = Field(0.999, ge=0, lt=1)
+    grad_clip: float | None = Field(None, gt=0)  # max grad norm for G and D; None = off
+
+
+class TrainConfig(Section):
+    steps: int = Field(2000, ge=1)  # generator steps
+    batch_size: int = Field(64, ge=1)  # per worker
+    num_workers: int = Field(1, ge=1)
+    use_gpu: bool | Literal["auto"] = "auto"
+    cpus_per_worker: int = Field(1, ge=1)
+    checkpoint_every: int = Field(500, ge=1)
+    log_every: int = Field(50, ge=1)
+    sample_every: int = Field(500, ge=1)
+    seed: int = 0
+    max_failures: int = Field(2, ge=0)  # worker restarts from the latest checkpoint
+    amp: bool = False  # bf16 autocast
+    channels_last: bool = False
+    storage: str = ".ganpipe/runs"  # Ray Train storage_path (shared storage on a cluster)
+    run_name: str | None = None  # default: <name>-<config hash>, so re-running resumes
+
+
+class EvalConfig(Section):
+    metrics: list[str] = Field(default_factory=lambda: ["fcd"])
+    num_samples: int = Field(1000, ge=10)
+    classifier_steps: int = Field(600, ge=1)
+    seed: int = 1234
+
+
+class RegistryConfig(Section):
+    model_name: str | None = None  # default: ganpipe-<family>-<dataset>
+    gate_metric: str = "fcd"
+    mode: Literal["min", "max"] = "min"
+    enabled: bool = True  # register the model after evaluation
+
+
+class TrackingConfig(Section):
+    experiment: str | None = None  # default: ganpipe-<name>
+
+
+class PipelineConfig(Section):
+    name: str = "dcgan-digits"
+    data: DataConfig = Field(default_factory=DataConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    loss: LossConfig = Field(default_factory=LossConfig)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    train: TrainConfig = Field(default_factory=TrainConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    registry: RegistryConfig = Field(default_factory=RegistryConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str) -> str:
+        import re
+
+        if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", v):
+            raise ValueError("name must be 1-64 letters, digits, '.', '_' or '-'")
+        return v
+
+    @model_validator(mode="after")
+    def _check_names(self) -> "PipelineConfig":
+        from ganpipe.gans import FAMILIES
+        from ganpipe.losses import LOSSES
+
+        recipe = FAMILIES.get(self.model.family)
+        LOSSES.get(self.loss.name)
+        # Family-specific params are typed by the family; defaults filled in here.
+        try:
+            params = recipe.Params.model_validate(self.model.params)
+        except ValidationError as e:
+            raise ConfigError(_format_errors(e, prefix="model.params")) from None
+        object.__setattr__(self.model, "params", params.model_dump())
+        recipe.check_config(self)
+        return self
+
+    @property
+    def model_name(self) -> str:
+        return self.registry.model_name or f"ganpipe-{self.model.family}-{self.data.key}"
+
+    @property
+    def experiment(self) -> str:
+        return self.tracking.experiment or f"ganpipe-{self.name}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def fingerprint(self) -> str:
+        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:10]
+
+    @property
+    def run_name(self) -> str:
+        return self.train.run_name or f"{self.name}-{self.fingerprint()}"
+
+
+def _format_errors(e: ValidationError, prefix: str = "") -> str:
+    parts = []
+    for err in e.errors():
+        loc = ".".join(str(x) for x in ((prefix,) if prefix else ()) + tuple(err["loc"]))
+        if err["type"] == "extra_forbidden":
+            parts.append(f"unknown key '{loc}'")
+        else:
+            parts.append(f"'{loc}': {err['msg']} (got {err.get('input')!r})")
+    return "invalid config: " + "; ".join(parts)
+
+
+def _valid_keys(model: type[BaseModel], dotted: str) -> list[str]:
+    """Valid keys at the level where an unknown dotted key was found (for the error hint)."""
+    parts = dotted.split(".")[:-1]
+    cls: Any = model
+    for p in parts:
+        field = cls.model_fields.get(p) if hasattr(cls, "model_fields") else None
+        if field is None or not (isinstance(field.annotation, type) and issubclass(field.annotation, BaseModel)):
+            return []
+        cls = field.annotation
+    return sorted(cls.model_fields)
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """`["train.steps=100", "loss.name=hinge"]` -> nested dict; values parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} is not key=value", hint="write e.g. --set train.steps=100")
+        key, raw = item.split("=", 1)
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = out
+        parts = key.strip().split(".")
+        for p in parts[:-1]:
+            node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {item!r} conflicts with another override")
+        node[parts[-1]] = value
+    return out
+
+
+def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict) and k != "params":
+            out[k] = deep_merge(out[k], v)
+        elif isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = {**out[k], **v}
+        else:
+            out[k] = v
+    return out
+
+
+def build_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
+    try:
+        return PipelineConfig.model_validate(raw)
+    except ValidationError as e:
+        msg = _format_errors(e)
+        unknown = [".".join(map(str, err["loc"])) for err in e.errors() if err["type"] == "extra_forbidden"]
+        hint = None
+        if unknown:
+            valid = _valid_keys(PipelineConfig, unknown[0])
+            hint = f"valid keys there: {', '.join(valid)}" if valid else "remove the unknown key"
+        raise ConfigError(f"{source}: {msg}", hint=hint) from None
+    except ConfigError as e:
+        raise ConfigError(f"{source}: {e.message}", hint=e.hint) from None
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> PipelineConfig:
+    """Load a YAML config (or the defaults when `path` is None) and apply `--set` overrides."""
+    raw: dict[str, Any] = {}
+    src = "defaults"
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file not found: {p}", hint="pass a path such as configs/dcgan-digits.yaml")
+        try:
+            loaded = yaml.safe_load(p.read_text())
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{p}: top level must be a mapping of sections, got {type(loaded).__name__}")
+        raw = loaded
+        src = str(p)
+    raw = deep_merge(raw, parse_overrides(overrides))
+    return build_config(raw, source=src)
+
+
+def save_config(cfg: PipelineConfig, path: str | Path) -> Path:
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+    return p

@@ -1,0 +1,1 @@
+"""Data sources (built-in sets, folder importers), preparation to Parquet, and loading."""

@@ -1,0 +1,139 @@
+"""DVC through its CLI (the stable interface), one command at a time (DVC holds a repo lock).
+
+The pipeline's prepare stage: materialise raw data if needed, `dvc add data` (data.dvc),
+record the data set's parameters in params.yaml, `dvc repro prepare@NAME` (skipped by DVC
+when nothing changed), and `dvc push` to the configured remote.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ganpipe.errors import DataError
+
+TEMPLATE = Path(__file__).resolve().parent.parent / "project_template"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    bindir = str(Path(sys.executable).parent)  # stage commands call `ganpipe` from this venv
+    env["PATH"] = bindir + os.pathsep + env.get("PATH", "")
+    env.setdefault("DVC_NO_ANALYTICS", "1")
+    return env
+
+
+def dvc(args: list[str], cwd: Path, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
+    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+    if check and proc.returncode != 0:
+        msg = (proc.stderr or proc.stdout).strip().splitlines()
+        raise DataError(f"`dvc {' '.join(args)}` failed in {cwd}: {' | '.join(msg[-6:])}", hint="see the DVC message above")
+    return proc
+
+
+def git(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
+
+
+def is_dvc_repo(project: Path) -> bool:
+    return (project / ".dvc").is_dir() and (project / "dvc.yaml").is_file()
+
+
+def default_remote(project: Path) -> Path:
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+    return base / "ganpipe" / "dvc-remote"  # content-addressed: safe to share between projects
+
+
+def ensure_remote(project: Path) -> None:
+    """A local default remote (in .dvc/config.local) when the project has none configured."""
+    listed = dvc(["remote", "list"], project, check=False).stdout.strip()
+    if listed:
+        return
+    path = default_remote(project)
+    path.mkdir(parents=True, exist_ok=True)
+    dvc(["remote", "add", "--local", "-d", "localcache", str(path)], project)
+
+
+def init_project(project: Path) -> Path:
+    """Scaffold a ganpipe project: git + DVC repo, dvc.yaml, params.yaml, local remote."""
+    project.mkdir(parents=True, exist_ok=True)
+    if not (project / ".git").exists():
+        git(["init", "-q"], project)
+    if not (project / ".dvc").exists():
+        dvc(["init", "-q"], project)
+        dvc(["config", "core.analytics", "false"], project)
+    if not (project / "dvc.yaml").exists():
+        shutil.copy(TEMPLATE / "dvc.yaml.in", project / "dvc.yaml")
+    if not (project / "params.yaml").exists():
+        (project / "params.yaml").write_text("datasets: {}\n")
+    gi = project / ".gitignore"
+    lines = set(gi.read_text().splitlines()) if gi.exists() else set()
+    want = ["/mlflow.db", "/mlartifacts", "/.ganpipe", "/outputs"]
+    gi.write_text("\n".join(sorted(lines | set(want))) + "\n")
+    ensure_remote(project)
+    return project
+
+
+def raw_dep(source: str, raw_root: str) -> str:
+    """The stage's dependency: the raw folder of a built-in set, the user's path, or the code."""
+    from ganpipe.data.sources import SOURCES, resolve
+
+    src, path = resolve(source)
+    if path is not None:
+        return str(path.resolve())
+    if src.materialize is not None:
+        return f"{raw_root}/{source}"
+    return "ganpipe-generated"
+
+
+def write_params(project: Path, key: str, cfg: Any) -> None:
+    p = project / "params.yaml"
+    params = yaml.safe_load(p.read_text()) if p.exists() else {}
+    params = params or {}
+    ds = params.setdefault("datasets", {}) or {}
+    params["datasets"] = ds
+    entry = {
+        "source": cfg.source,
+        "raw": raw_dep(cfg.source, cfg.raw_root),
+        "image_size": cfg.image_size,
+        "channels": cfg.channels or 0,
+        "val_fraction": cfg.val_fraction,
+        "test_fraction": cfg.test_fraction,
+        "seed": cfg.seed,
+    }
+    if ds.get(key) != entry:
+        ds[key] = entry
+        tmp = p.with_suffix(".yaml.tmp")
+        tmp.write_text(yaml.safe_dump(params, sort_keys=True))
+        tmp.replace(p)
+
+
+def prepare_with_dvc(project: Path, cfg: Any, push: bool = True) -> tuple[Path, bool]:
+    """Run the prepare stage for one data set; returns (prepared folder, whether DVC re-ran it)."""
+    from ganpipe.data.sources import SOURCES, fetch
+
+    project = project.resolve()
+    key = cfg.key
+    raw = project / cfg.raw_root
+    if ":" not in cfg.source and SOURCES.get(cfg.source).materialize is not None:
+        if not (raw / cfg.source).exists():
+            if (project / "data.dvc").exists():
+                dvc(["pull", "data.dvc"], project, check=False)
+            if not (raw / cfg.source).exists():
+                fetch(cfg.source, raw)
+        dvc(["add", cfg.raw_root], project)
+    elif ":" not in cfg.source and not (project / "ganpipe-generated").exists():
+        (project / "ganpipe-generated").write_text("generated data sets are made by ganpipe's code at prepare time\n")
+    write_params(project, key, cfg)
+    out = dvc(["repro", f"prepare@{key}"], project)
+    reran = "didn't change" not in out.stdout and "skipping" not in out.stdout.lower()
+    if push:
+        ensure_remote(project)
+        dvc(["push"], project, check=False)
+    return project / "prepared" / key, reran

@@ -1,0 +1,87 @@
+"""Reading users' image files robustly: every bad file is named, none is skipped silently."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from ganpipe.errors import DataError
+
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
+MAX_PIXELS = 64_000_000  # refuse decompression bombs with a clear error
+
+
+def list_images(folder: Path) -> list[Path]:
+    """Image files under `folder` (recursive, sorted, symlink loops not followed)."""
+    out: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for f in sorted(files):
+            p = Path(root) / f
+            if p.suffix.lower() in IMAGE_EXTS and not f.startswith("."):
+                out.append(p)
+    return out
+
+
+def to_square(img: Image.Image, size: int) -> Image.Image:
+    """Centre-crop to a square, then resize (Lanczos when shrinking, bicubic when enlarging)."""
+    w, h = img.size
+    s = min(w, h)
+    if w != h:
+        left, top = (w - s) // 2, (h - s) // 2
+        img = img.crop((left, top, left + s, top + s))
+    if s != size:
+        img = img.resize((size, size), Image.Resampling.LANCZOS if s > size else Image.Resampling.BICUBIC)
+    return img
+
+
+def load_image(path: Path, size: int, channels: int) -> np.ndarray:
+    """One image as uint8 H x W x C, converted from any PIL mode (L, RGB, RGBA, P, I;16, ...)."""
+    with Image.open(path) as im:
+        if im.width * im.height > MAX_PIXELS:
+            raise ValueError(f"{im.width}x{im.height} pixels is over the {MAX_PIXELS} limit")
+        im.load()
+        if im.mode in ("RGBA", "LA", "P", "PA"):
+            im = im.convert("RGBA")
+            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))  # composite transparency on white
+            im = Image.alpha_composite(bg, im)
+        if im.mode.startswith("I;16") or im.mode == "I":
+            arr = np.asarray(im, dtype=np.float64)
+            im = Image.fromarray((255 * (arr - arr.min()) / max(arr.max() - arr.min(), 1)).astype(np.uint8))
+        im = im.convert("L" if channels == 1 else "RGB")
+        im = to_square(im, size)
+        arr = np.asarray(im, dtype=np.uint8)
+    return arr[:, :, None] if arr.ndim == 2 else arr
+
+
+def native_channels(paths: list[Path]) -> int:
+    """1 if every image is grayscale, else 3."""
+    for p in paths:
+        try:
+            with Image.open(p) as im:
+                if im.mode not in ("L", "1", "I", "I;16", "LA"):
+                    return 3
+        except Exception:
+            continue
+    return 1
+
+
+def load_images(paths: list[Path], size: int, channels: int) -> np.ndarray:
+    """All images as N x H x W x C uint8; a DataError lists every unreadable file."""
+    out = np.empty((len(paths), size, size, channels), dtype=np.uint8)
+    bad: list[str] = []
+    for i, p in enumerate(paths):
+        try:
+            out[i] = load_image(p, size, channels)
+        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+            bad.append(f"{p} ({type(e).__name__}: {str(e)[:80]})")
+    if bad:
+        shown = "; ".join(bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
+        raise DataError(
+            f"{len(bad)} unreadable or corrupt image file(s): {shown}",
+            hint="remove or replace these files, then prepare again",
+        )
+    return out

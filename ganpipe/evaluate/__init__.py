@@ -1,0 +1,1 @@
+"""Evaluation: metric computations on features and images, and their reporting."""

@@ -1,0 +1,118 @@
+"""The shared unconditional/conditional adversarial update used by image GAN recipes.
+
+Subclasses build G and D and say how a batch conditions them; this class runs `n_critic`
+D steps (with the loss's penalty/clipping) and one G step. Pix2Pix and CycleGAN have their
+own update rules and do not use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from ganpipe.gans.base import Batch, NextBatch, Recipe
+from ganpipe.losses import LOSSES, clip_weights, gradient_penalty, r1_penalty
+
+
+class AdversarialRecipe(Recipe):
+    """n_critic D steps then one G step, for any registered loss."""
+
+    G: nn.Module
+    D: nn.Module
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.loss = LOSSES.get(self.cfg.loss.name)
+        self.build()
+        self.G.to(self.device)
+        self.D.to(self.device)
+        if self.cfg.train.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.sync.broadcast(self.G)
+        self.sync.broadcast(self.D)
+        o = self.cfg.optim
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+
+    # -- hooks -------------------------------------------------------------------------
+    def build(self) -> None:
+        raise NotImplementedError
+
+    def condition(self, batch: Batch) -> Tensor | None:
+        """Conditioning taken from a real batch (labels) or None for unconditional GANs."""
+        return None
+
+    def random_condition(self, n: int) -> Tensor | None:
+        return None
+
+    def g_forward(self, z: Tensor, cond: Tensor | None) -> Tensor:
+        return self.G(z)
+
+    def d_forward(self, x: Tensor, cond: Tensor | None) -> Tensor:
+        return self.D(x)
+
+    def after_g_step(self) -> None:
+        """E.g. EMA update of G's weights."""
+
+    # -- update ------------------------------------------------------------------------
+    def _z(self, n: int) -> Tensor:
+        return torch.randn(n, self.cfg.model.z_dim, device=self.device)
+
+    def _step(self, opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor) -> None:
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        self.sync.grads(module)
+        if self.cfg.optim.grad_clip:
+            torch.nn.utils.clip_grad_norm_(module.parameters(), self.cfg.optim.grad_clip)
+        opt.step()
+
+    def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
+        lc = self.cfg.loss
+        self.D.requires_grad_(True)
+        for _ in range(lc.n_critic):
+            batch = next_batch()
+            real = batch["image"]
+            cond = self.condition(batch)
+            n = real.shape[0]
+            with torch.no_grad(), self.autocast():
+                fake = self.g_forward(self._z(n), cond)
+            if lc.r1_weight > 0:
+                real = real.detach().requires_grad_(True)
+            with self.autocast():
+                d_real = self.d_forward(real, cond)
+                d_fake = self.d_forward(fake.to(real.dtype), cond)
+                loss_d = self.loss.d_loss(d_real, d_fake)
+            penalty = torch.zeros((), device=self.device)
+            if self.loss.gradient_penalty:
+                penalty = lc.gp_weight * gradient_penalty(lambda x: self.d_forward(x, cond), real, fake.float())
+            if lc.r1_weight > 0:
+                penalty = penalty + 0.5 * lc.r1_weight * r1_penalty(d_real, real)
+            self._step(self.opt_d, self.D, loss_d + penalty)
+            if self.loss.weight_clip:
+                clip_weights(self.D, lc.clip_value)
+
+        self.D.requires_grad_(False)
+        cond = self.random_condition(n) if cond is not None else None
+        with self.autocast():
+            fake = self.g_forward(self._z(n), cond)
+            d_gen = self.d_forward(fake, cond)
+            loss_g = self.loss.g_loss(d_gen)
+        self._step(self.opt_g, self.G, loss_g)
+        self.after_g_step()
+        return {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "penalty": penalty.detach(),
+            "d_real": d_real.detach().float().mean(),
+            "d_fake": d_fake.detach().float().mean(),
+            "fake_std": fake.detach().float().std(dim=0).mean(),
+        }
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}

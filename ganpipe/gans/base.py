@@ -1,0 +1,206 @@
+"""The recipe contract: everything family-specific about training and sampling a GAN.
+
+The training loop (ganpipe.train.loop) only schedules `train_step`, reports and checkpoints;
+it never branches on a family. A recipe owns its networks, optimizers, update rule
+(D steps, G step, penalties, EMA) and knows how to export a generator for sampling.
+A `Sampler` is what a registered model wraps: it rebuilds the generator from an export.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
+
+import torch
+from pydantic import BaseModel, ConfigDict
+from torch import Tensor, nn
+
+from ganpipe.registry import Registry
+
+if TYPE_CHECKING:
+    from ganpipe.config import PipelineConfig
+
+Batch = dict[str, Tensor]
+NextBatch = Callable[[], Batch]
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """What a recipe needs to know about the prepared data (read from the manifest)."""
+
+    kind: str = "images"  # images | paired | unpaired | points
+    image_size: int = 16
+    channels: int = 1
+    num_classes: int = 0
+    class_names: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_manifest(cls, m: dict[str, Any]) -> "DataInfo":
+        return cls(
+            kind=m.get("kind", "images"),
+            image_size=int(m.get("image_size", 0)),
+            channels=int(m.get("channels", 0)),
+            num_classes=int(m.get("num_classes", 0)),
+            class_names=tuple(m.get("class_names", ())),
+            extra=dict(m.get("extra", {})),
+        )
+
+
+class GradSync:
+    """Data-parallel gradient averaging across workers (one flattened all-reduce per module).
+
+    GAN updates do several forwards per backward and double backward for penalties, which
+    DistributedDataParallel's reducer does not support; averaging gradients explicitly after
+    each backward (as StyleGAN3 does) is equivalent synchronous data parallelism.
+    """
+
+    def __init__(self) -> None:
+        d = torch.distributed
+        self.world = d.get_world_size() if d.is_available() and d.is_initialized() else 1
+
+    def grads(self, module: nn.Module) -> None:
+        if self.world == 1:
+            return
+        params = [p for p in module.parameters() if p.requires_grad]
+        for p in params:
+            if p.grad is None:
+                p.grad = torch.zeros_like(p)
+        flat = torch.cat([p.grad.reshape(-1) for p in params])
+        torch.distributed.all_reduce(flat)
+        flat /= self.world
+        offset = 0
+        for p in params:
+            n = p.numel()
+            p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+            offset += n
+
+    def broadcast(self, module: nn.Module) -> None:
+        """Start every rank from rank 0's weights and buffers."""
+        if self.world == 1:
+            return
+        with torch.no_grad():
+            for t in list(module.parameters()) + list(module.buffers()):
+                torch.distributed.broadcast(t.data, src=0)
+
+
+class Sampler(ABC):
+    """Generates from an exported generator; what the MLflow model wraps."""
+
+    output_kind: ClassVar[str] = "images"  # images | points
+
+    def __init__(self, spec: dict[str, Any], generator: nn.Module, device: torch.device | str = "cpu"):
+        self.spec = spec
+        self.device = torch.device(device)
+        self.generator = generator.to(self.device).eval()
+
+    @staticmethod
+    @abstractmethod
+    def build_generator(spec: dict[str, Any]) -> nn.Module: ...
+
+    @classmethod
+    def from_export(cls, spec: dict[str, Any], state: dict[str, Tensor], device: str = "cpu") -> "Sampler":
+        g = cls.build_generator(spec)
+        g.load_state_dict(state)
+        return cls(spec, g, device)
+
+    @abstractmethod
+    def generate(
+        self,
+        n: int,
+        seed: int = 0,
+        labels: Tensor | None = None,
+        inputs: Tensor | None = None,
+        **kwargs: Any,
+    ) -> Tensor:
+        """n samples as a float tensor on the CPU: images N x C x H x W in [-1, 1], or N x 2 points."""
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.spec.get("num_classes", 0))
+
+
+class Recipe(ABC):
+    """One GAN family's training: nets, optimizers, update step, state, export."""
+
+    Params: ClassVar[type[BaseModel]] = NoParams
+    data_kinds: ClassVar[tuple[str, ...]] = ("images",)
+    sampler_cls: ClassVar[type[Sampler]]
+
+    def __init__(self, cfg: "PipelineConfig", info: DataInfo, device: torch.device, sync: GradSync | None = None):
+        self.cfg = cfg
+        self.info = info
+        self.device = device
+        self.sync = sync or GradSync()
+        self.params = self.Params.model_validate(cfg.model.params)
+
+    @classmethod
+    def check_config(cls, cfg: "PipelineConfig") -> None:
+        """Raise ConfigError for impossible combinations (called when a config is loaded)."""
+
+    @classmethod
+    def check_data(cls, info: DataInfo) -> None:
+        from ganpipe.errors import ConfigError
+
+        if info.kind not in cls.data_kinds:
+            raise ConfigError(
+                f"family {cls.__name__} trains on {'/'.join(cls.data_kinds)} data, but the prepared data is {info.kind!r}",
+                hint="choose a data source of the right kind (see `ganpipe data list`)",
+            )
+
+    @abstractmethod
+    def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
+        """One generator step (and its D steps). Returns detached scalar tensors (no host sync)."""
+
+    @abstractmethod
+    def modules(self) -> dict[str, nn.Module]: ...
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]: ...
+
+    @abstractmethod
+    def export(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        """(spec, generator state) from which `sampler_cls.from_export` rebuilds the generator."""
+
+    def sampler(self) -> Sampler:
+        spec, state = self.export()
+        return self.sampler_cls.from_export(spec, {k: v.detach().cpu() for k, v in state.items()}, "cpu")
+
+    def extra_state(self) -> dict[str, Any]:
+        return {}
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        pass
+
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "modules": {k: m.state_dict() for k, m in self.modules().items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
+            "extra": self.extra_state(),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for k, m in self.modules().items():
+            m.load_state_dict(state["modules"][k])
+        for k, o in self.optimizers().items():
+            o.load_state_dict(state["optimizers"][k])
+        self.load_extra_state(state.get("extra", {}))
+
+    def autocast(self):
+        dev = self.device.type
+        return torch.autocast(dev, dtype=torch.bfloat16, enabled=bool(self.cfg.train.amp))
+
+
+FAMILIES: Registry[type[Recipe]] = Registry("model family")
+SAMPLERS: Registry[type[Sampler]] = Registry("sampler")
+
+
+def sampler_from_export(spec: dict[str, Any], state: dict[str, Tensor], device: str = "cpu") -> Sampler:
+    import ganpipe.gans  # noqa: F401  (registers the families)
+
+    return SAMPLERS.get(spec["family"]).from_export(spec, state, device)

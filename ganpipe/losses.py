@@ -1,0 +1,118 @@
+"""Adversarial losses, registered by name, as pure functions of discriminator outputs.
+
+Every loss takes raw (pre-sigmoid) discriminator outputs. Conventions follow the papers:
+- minimax:       Goodfellow et al. 2014, G minimises log(1 - D(G(z))) (saturating)
+- nonsaturating: same D, G maximises log D(G(z)) instead (the paper's practical variant)
+- wgan:          Arjovsky et al. 2017, critic with weight clipping
+- wgan-gp:       Gulrajani et al. 2017, gradient penalty (lambda 10) instead of clipping
+- hinge:         Lim & Ye 2017 / Miyato et al. 2018 (SN-GAN, BigGAN)
+- lsgan:         Mao et al. 2017, least squares with targets a=0, b=c=1
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from ganpipe.registry import Registry
+
+DLoss = Callable[[Tensor, Tensor], Tensor]
+GLoss = Callable[[Tensor], Tensor]
+
+
+@dataclass(frozen=True)
+class AdversarialLoss:
+    """A D/G loss pair plus what the recipe must do around it."""
+
+    name: str
+    d_loss: DLoss
+    g_loss: GLoss
+    weight_clip: bool = False  # clip critic weights after each D step (WGAN)
+    gradient_penalty: bool = False  # add lambda * GP to the D loss (WGAN-GP)
+    probabilistic: bool = True  # D output is a logit of P(real); False for critics
+
+
+LOSSES: Registry[AdversarialLoss] = Registry("loss")
+
+
+def _mean(x: Tensor) -> Tensor:
+    return x.float().mean()
+
+
+def minimax_d(real: Tensor, fake: Tensor) -> Tensor:
+    # -log sigmoid(r) - log(1 - sigmoid(f)) == softplus(-r) + softplus(f)
+    return _mean(F.softplus(-real)) + _mean(F.softplus(fake))
+
+
+def minimax_g(fake: Tensor) -> Tensor:
+    # log(1 - sigmoid(f)) == -softplus(f); minimised by G (saturates when D wins)
+    return -_mean(F.softplus(fake))
+
+
+def nonsaturating_g(fake: Tensor) -> Tensor:
+    # -log sigmoid(f) == softplus(-f)
+    return _mean(F.softplus(-fake))
+
+
+def wgan_d(real: Tensor, fake: Tensor) -> Tensor:
+    return _mean(fake) - _mean(real)
+
+
+def wgan_g(fake: Tensor) -> Tensor:
+    return -_mean(fake)
+
+
+def hinge_d(real: Tensor, fake: Tensor) -> Tensor:
+    return _mean(F.relu(1.0 - real)) + _mean(F.relu(1.0 + fake))
+
+
+def hinge_g(fake: Tensor) -> Tensor:
+    return -_mean(fake)
+
+
+def lsgan_d(real: Tensor, fake: Tensor) -> Tensor:
+    return 0.5 * (_mean((real - 1.0) ** 2) + _mean(fake**2))
+
+
+def lsgan_g(fake: Tensor) -> Tensor:
+    return 0.5 * _mean((fake - 1.0) ** 2)
+
+
+for _loss in (
+    AdversarialLoss("minimax", minimax_d, minimax_g),
+    AdversarialLoss("nonsaturating", minimax_d, nonsaturating_g),
+    AdversarialLoss("wgan", wgan_d, wgan_g, weight_clip=True, probabilistic=False),
+    AdversarialLoss("wgan-gp", wgan_d, wgan_g, gradient_penalty=True, probabilistic=False),
+    AdversarialLoss("hinge", hinge_d, hinge_g, probabilistic=False),
+    AdversarialLoss("lsgan", lsgan_d, lsgan_g, probabilistic=False),
+):
+    LOSSES.add(_loss.name, _loss)
+
+
+def gradient_penalty(
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+) -> Tensor:
+    """WGAN-GP penalty E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates x_hat."""
+    alpha_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(alpha_shape, device=real.device, generator=generator, dtype=real.dtype)
+    x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    out = critic(x_hat)
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    norms = grad.flatten(1).norm(2, dim=1)
+    return ((norms - 1.0) ** 2).mean()
+
+
+def r1_penalty(real_out: Tensor, real: Tensor) -> Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real data; `real` must require grad."""
+    (grad,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
+    return grad.flatten(1).pow(2).sum(1).mean()
+
+
+@torch.no_grad()
+def clip_weights(module: torch.nn.Module, value: float) -> None:
+    for p in module.parameters():
+        p.clamp_(-value, value)

@@ -1,0 +1,174 @@
+"""The pipeline's stages as plain functions (the Prefect flows and the CLI call these).
+
+Each stage is keyed on its inputs so a re-run of the same config skips what is done:
+DVC skips an unchanged prepare stage, a training run with the same config and data is found
+in MLflow (and an interrupted one resumes from its Ray Train checkpoint), evaluation and
+registration are recorded on the run and not repeated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganpipe.config import PipelineConfig
+from ganpipe.data.loading import load_manifest
+
+log = logging.getLogger("ganpipe")
+
+
+@dataclass
+class Prepared:
+    path: Path
+    manifest: dict[str, Any]
+    reran: bool
+
+
+@dataclass
+class Trained:
+    run_id: str
+    checkpoint: Path
+    metrics: dict[str, Any]
+    reused: bool = False
+
+
+@dataclass
+class Evaluated:
+    run_id: str
+    metrics: dict[str, float]
+    info: dict[str, Any]
+    model_uri: str
+    reused: bool = False
+
+
+@dataclass
+class Registered:
+    name: str
+    version: str
+    alias: str
+    reason: str
+    reused: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def prepare_stage(cfg: PipelineConfig, project: Path) -> Prepared:
+    from ganpipe.data.dvc import is_dvc_repo, prepare_with_dvc
+    from ganpipe.data.prepare import prepare
+
+    project = project.resolve()
+    if cfg.data.use_dvc and is_dvc_repo(project):
+        path, reran = prepare_with_dvc(project, cfg.data)
+    else:
+        path = project / cfg.data.root / cfg.data.key
+        data_cfg = cfg.data.model_copy(update={"raw_root": str(project / cfg.data.raw_root)})
+        from ganpipe.data.sources import SOURCES, fetch
+
+        if ":" not in cfg.data.source:
+            src = SOURCES.get(cfg.data.source)
+            if src.materialize is not None and not (project / cfg.data.raw_root / cfg.data.source).exists():
+                fetch(cfg.data.source, project / cfg.data.raw_root)
+        prepare(cfg.data.source, path, data_cfg)
+        reran = True
+    return Prepared(path, load_manifest(path), reran)
+
+
+def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Path) -> Trained:
+    from ganpipe.tracking import runs
+    from ganpipe.tracking.lineage import lineage_tags
+    from ganpipe.tracking.store import check_reachable, tracking_uri
+    from ganpipe.train.checkpoint import verify
+    from ganpipe.train.driver import fit
+
+    check_reachable()  # fail before any training starts
+    fp = prepared.manifest["fingerprint"]
+    run_id = runs.find_run(cfg.experiment, cfg.run_name, fp)
+    if run_id:
+        r = runs.client().get_run(run_id)
+        ck = r.data.tags.get("ganpipe.checkpoint")
+        if r.data.tags.get("ganpipe.train_status") == "FINISHED" and ck and Path(ck).exists():
+            try:
+                verify(ck)
+                log.info("training run %s already finished for this config and data; reusing it", run_id)
+                return Trained(run_id, Path(ck), dict(r.data.metrics), reused=True)
+            except Exception:
+                pass
+    else:
+        tags = {**lineage_tags(project, prepared.manifest), "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
+        run_id = runs.start_run(cfg.experiment, cfg.run_name, cfg.to_dict(), tags)
+    tracking = {"tracking_uri": tracking_uri(), "run_id": run_id, "spool_dir": str(project / ".ganpipe" / "spool")}
+    runs.set_tags(run_id, {"ganpipe.train_status": "RUNNING"})
+    try:
+        result = fit(cfg, prepared.path, project, tracking)
+    except BaseException as e:
+        runs.set_tags(run_id, {"ganpipe.train_status": "FAILED", "ganpipe.failure": str(e)[:4000]})
+        runs.end_run(run_id, "FAILED")
+        raise
+    runs.set_tags(run_id, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(result.checkpoint), "ganpipe.storage": result.storage})
+    return Trained(run_id, result.checkpoint, result.metrics)
+
+
+def evaluate_checkpoint(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Path, metrics: list[str] | None = None):
+    from ganpipe.evaluate.metrics import EvalContext, evaluate
+    from ganpipe.gans.base import sampler_from_export
+    from ganpipe.train.checkpoint import load_export
+
+    spec, state = load_export(checkpoint)
+    sampler = sampler_from_export(spec, state)
+    ctx = EvalContext(sampler, data_dir, project / ".ganpipe" / "cache", cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
+    values, info = evaluate(ctx, metrics or cfg.eval.metrics)
+    return values, info, sampler
+
+
+def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, project: Path) -> Evaluated:
+    from ganpipe.tracking import runs
+    from ganpipe.tracking.pyfunc import log_generator
+    from ganpipe.viz import image_grid
+
+    r = runs.client().get_run(trained.run_id)
+    if r.data.tags.get("ganpipe.eval_status") == "FINISHED" and r.data.tags.get("ganpipe.model_uri"):
+        vals = {k[len("eval.") :]: v for k, v in r.data.metrics.items() if k.startswith("eval.")}
+        return Evaluated(trained.run_id, vals, {}, r.data.tags["ganpipe.model_uri"], reused=True)
+    values, info, sampler = evaluate_checkpoint(cfg, trained.checkpoint, prepared.path, project)
+    runs.log_metrics(trained.run_id, {f"eval.{k}": v for k, v in values.items()}, step=cfg.train.steps)
+    runs.log_dict(trained.run_id, {"values": values, "info": info}, "eval/metrics.json")
+    if sampler.output_kind == "images":
+        runs.log_image(trained.run_id, image_grid(sampler.generate(64, seed=cfg.eval.seed)), "eval/samples.png")
+    model_uri = log_generator(trained.run_id, trained.checkpoint)
+    runs.set_tags(trained.run_id, {"ganpipe.eval_status": "FINISHED", "ganpipe.model_uri": model_uri})
+    runs.end_run(trained.run_id, "FINISHED")
+    return Evaluated(trained.run_id, values, info, model_uri)
+
+
+def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared, project: Path) -> Registered | None:
+    from ganpipe.tracking import registry, runs
+
+    if not cfg.registry.enabled:
+        return None
+    r = runs.client().get_run(evaluated.run_id)
+    done = r.data.tags.get("ganpipe.registered_version")
+    if done:
+        name, version = done.rsplit("/", 1)
+        return Registered(name, version, "", "already registered by this run", reused=True)
+    tags = {
+        "family": cfg.model.family,
+        "dataset": cfg.data.key,
+        "loss": cfg.loss.name,
+        "data_version": r.data.tags.get("data.dvc_md5", ""),
+        "data_fingerprint": prepared.manifest.get("fingerprint", ""),
+        "git_commit": r.data.tags.get("git.commit", ""),
+        "config": cfg.run_name,
+    }
+    reg = registry.register(
+        cfg.model_name,
+        evaluated.model_uri,
+        evaluated.run_id,
+        evaluated.metrics,
+        cfg.registry.gate_metric,
+        cfg.registry.mode,
+        tags,
+        description=f"{cfg.model.family} on {cfg.data.key}, loss {cfg.loss.name}, {cfg.train.steps} steps (run {evaluated.run_id}).",
+    )
+    runs.set_tags(evaluated.run_id, {"ganpipe.registered_version": f"{reg.name}/{reg.version}"})
+    return Registered(reg.name, reg.version, reg.alias, reg.reason)

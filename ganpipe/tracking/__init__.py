@@ -1,0 +1,1 @@
+"""The only package that imports mlflow: runs, metric sinks, the model flavour, the registry."""

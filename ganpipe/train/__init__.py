@@ -1,0 +1,1 @@
+"""The Ray Train loop (generic over recipes), checkpoints, health checks and the driver."""

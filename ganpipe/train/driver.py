@@ -1,0 +1,108 @@
+"""The Ray Train driver: builds a TorchTrainer from the config and fits it.
+
+The run name is deterministic (config name + config hash), so running the same config again
+resumes from its latest checkpoint instead of starting over (Ray Train V2 resumes a run
+found under the same storage path and name).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ganpipe.config import PipelineConfig
+from ganpipe.errors import TrainingError
+
+
+@dataclass
+class FitResult:
+    checkpoint: Path
+    metrics: dict[str, Any]
+    storage: str
+
+
+def ensure_ray(num_cpus: int | None = None) -> None:
+    """Connect to RAY_ADDRESS when set, else start a local instance (dashboard on 127.0.0.1)."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    address = os.environ.get("RAY_ADDRESS")
+    if address:
+        ray.init(address=address, log_to_driver=True)
+    else:
+        ray.init(num_cpus=num_cpus or max(2, os.cpu_count() or 2), include_dashboard=False, dashboard_host="127.0.0.1", log_to_driver=True)
+
+
+def resolve_gpu(cfg: PipelineConfig) -> bool:
+    import ray
+
+    if cfg.train.use_gpu == "auto":
+        return ray.cluster_resources().get("GPU", 0) >= 1
+    return bool(cfg.train.use_gpu)
+
+
+def storage_path(cfg: PipelineConfig, project: Path) -> str:
+    s = cfg.train.storage
+    if "://" in s:
+        return s
+    p = Path(s)
+    return str((p if p.is_absolute() else project / p).resolve())
+
+
+def fit(cfg: PipelineConfig, data_dir: Path, project: Path, tracking: dict[str, Any] | None = None) -> FitResult:
+    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    from ganpipe.train.loop import train_loop_per_worker
+
+    ensure_ray()
+    use_gpu = resolve_gpu(cfg)
+    storage = storage_path(cfg, project)
+    trainer = TorchTrainer(
+        train_loop_per_worker,
+        train_loop_config={"cfg": cfg.to_dict(), "data_dir": str(Path(data_dir).resolve()), "tracking": tracking},
+        scaling_config=ScalingConfig(
+            num_workers=cfg.train.num_workers,
+            use_gpu=use_gpu,
+            resources_per_worker={"CPU": cfg.train.cpus_per_worker, **({"GPU": 1} if use_gpu else {})},
+        ),
+        run_config=RunConfig(
+            name=cfg.run_name,
+            storage_path=storage,
+            failure_config=FailureConfig(max_failures=cfg.train.max_failures),
+            checkpoint_config=CheckpointConfig(num_to_keep=2),
+        ),
+    )
+    try:
+        result = trainer.fit()
+    except Exception as e:
+        cause = _root_cause(e)
+        if isinstance(cause, TrainingError):
+            raise cause from None
+        raise TrainingError(f"training run {cfg.run_name} failed: {type(cause).__name__}: {str(cause)[:500]}") from e
+    if result.checkpoint is None:
+        raise TrainingError(f"training run {cfg.run_name} finished without a checkpoint")
+    local = Path(result.checkpoint.path)
+    if not local.exists():  # remote storage: materialise locally for evaluation
+        local = Path(result.checkpoint.to_directory())
+    return FitResult(checkpoint=local, metrics=dict(result.metrics or {}), storage=storage)
+
+
+def _root_cause(e: BaseException) -> BaseException:
+    seen = set()
+    while id(e) not in seen:
+        seen.add(id(e))
+        for attr in ("worker_failures",):
+            wf = getattr(e, attr, None)
+            if isinstance(wf, dict) and wf:
+                e = next(iter(wf.values()))
+                break
+        else:
+            nxt = e.__cause__ or getattr(e, "cause", None)
+            if nxt is None or not isinstance(nxt, BaseException):
+                return e
+            e = nxt
+    return e

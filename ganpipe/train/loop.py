@@ -1,0 +1,203 @@
+"""The generic training loop: schedules recipe steps, reports, checkpoints, resumes.
+
+`run_training` knows nothing of Ray or of any family; `train_loop_per_worker` is the thin
+Ray Train entry point that plugs Ray's context, reporting and checkpoints into it.
+"""
+
+from __future__ import annotations
+
+import random
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Protocol
+
+import numpy as np
+import torch
+
+from ganpipe.config import PipelineConfig, build_config
+from ganpipe.data.loading import load_manifest, load_tensors
+from ganpipe.gans import FAMILIES, DataInfo
+from ganpipe.gans.base import Batch, GradSync, Recipe
+from ganpipe.train.checkpoint import load_state, save_checkpoint
+from ganpipe.train.health import HealthMonitor
+
+
+class Reporter(Protocol):
+    """How the loop talks to its runner (Ray Train or a plain process)."""
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None: ...
+
+    def latest_checkpoint(self) -> Path | None: ...
+
+
+class Sink(Protocol):
+    """Rank 0's side channel for metrics and sample images (MLflow in practice)."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None: ...
+
+    def log_samples(self, images: torch.Tensor, step: int) -> None: ...
+
+    def flush(self) -> None: ...
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+class Batcher:
+    """Random mini-batches from an in-memory split, one fresh permutation per epoch (per rank)."""
+
+    def __init__(self, data: Batch, batch_size: int, seed: int, device: torch.device, pin: bool = False):
+        n = len(next(iter(data.values())))
+        if n == 0:
+            raise ValueError("empty training split")
+        on_device = device.type != "cpu" and sum(v.numel() * v.element_size() for v in data.values()) < 2**30
+        self.data = {k: v.to(device) for k, v in data.items()} if on_device or device.type == "cpu" else data
+        if pin and not on_device:
+            self.data = {k: v.pin_memory() for k, v in self.data.items()}
+        self.n, self.bs, self.device = n, min(batch_size, n), device
+        self.gen = torch.Generator().manual_seed(seed)
+        self.perm = torch.randperm(n, generator=self.gen)
+        self.pos = 0
+
+    def __call__(self) -> Batch:
+        if self.pos + self.bs > self.n:
+            self.perm = torch.randperm(self.n, generator=self.gen)
+            self.pos = 0
+        idx = self.perm[self.pos : self.pos + self.bs]
+        self.pos += self.bs
+        return {k: v[idx.to(v.device)].to(self.device, non_blocking=True) for k, v in self.data.items()}
+
+
+@dataclass
+class LoopResult:
+    step: int
+    metrics: dict[str, float]
+    images_per_s: float
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+def build_recipe(cfg: PipelineConfig, data_dir: str | Path, device: torch.device, sync: GradSync | None = None) -> Recipe:
+    info = DataInfo.from_manifest(load_manifest(data_dir))
+    cls = FAMILIES.get(cfg.model.family)
+    cls.check_data(info)
+    return cls(cfg, info, device, sync)
+
+
+def run_training(
+    cfg: PipelineConfig,
+    data_dir: str | Path,
+    *,
+    rank: int = 0,
+    world: int = 1,
+    device: torch.device | None = None,
+    reporter: Reporter | None = None,
+    sink: Sink | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> LoopResult:
+    device = device or torch.device("cpu")
+    t = cfg.train
+    seed_everything(t.seed)  # identical initial weights on every rank
+    recipe = build_recipe(cfg, data_dir, device)
+    data = load_tensors(data_dir, "train")
+    n = len(next(iter(data.values())))
+    if world > 1:  # each rank reads the shared shards and keeps its own slice
+        data = {k: v[rank::world] for k, v in data.items()}
+
+    start = 0
+    ckpt = reporter.latest_checkpoint() if reporter else None
+    if ckpt is not None:
+        state = load_state(ckpt, map_location=device)
+        recipe.load_state_dict(state["recipe"])
+        start = int(state["step"])
+    # Per-rank noise and batch order; offset by the resume step so a resumed run draws fresh noise.
+    seed_everything(t.seed * 100_003 + rank * 1_009 + start)
+    batches = Batcher(data, t.batch_size, seed=t.seed + 7919 * rank + start, device=device, pin=device.type == "cuda")
+    health = HealthMonitor()
+    history: list[dict[str, float]] = []
+    metrics: dict[str, float] = {}
+    t0, images = time.perf_counter(), 0
+    imgs_per_step = t.batch_size * cfg.loss.n_critic * world
+    for step in range(start + 1, t.steps + 1):
+        logs = recipe.train_step(batches, step)
+        images += imgs_per_step
+        if on_step:
+            on_step(step)
+        last = step == t.steps
+        log_due = step % t.log_every == 0 or last
+        ckpt_due = step % t.checkpoint_every == 0 or last
+        if not (log_due or ckpt_due):
+            continue
+        metrics = {k: float(v) for k, v in logs.items()}  # the only host sync: at log points
+        elapsed = time.perf_counter() - t0
+        metrics["images_per_s"] = images / max(elapsed, 1e-9)
+        metrics["step"] = float(step)
+        health.check(metrics, step)
+        history.append(metrics)
+        if rank == 0 and sink is not None:
+            sink.log_metrics({k: v for k, v in metrics.items() if k != "step"}, step)
+            if step % t.sample_every == 0 or last:
+                sink.log_samples(recipe.sampler().generate(64, seed=0), step)
+        if reporter is None:
+            continue
+        if ckpt_due:
+            with tempfile.TemporaryDirectory(prefix="ganpipe-ckpt-") as tmp:
+                ck = None
+                if rank == 0:
+                    ck = save_checkpoint(
+                        Path(tmp) / "checkpoint",
+                        step=step,
+                        recipe_state=recipe.state_dict(),
+                        export=recipe.export(),
+                        config=cfg.to_dict(),
+                        extra={"images_seen": images, "data_size": n},
+                    )
+                reporter.report(metrics, ck)
+        else:
+            reporter.report(metrics, None)
+    if rank == 0 and sink is not None:
+        sink.flush()
+    elapsed = time.perf_counter() - t0
+    return LoopResult(step=t.steps, metrics=metrics, images_per_s=images / max(elapsed, 1e-9), history=history)
+
+
+class RayReporter:
+    """Ray Train's report/checkpoint calls (every rank calls report the same number of times)."""
+
+    def __init__(self) -> None:
+        import ray.train
+
+        self._train = ray.train
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        ckpt = self._train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        self._train.report(metrics, checkpoint=ckpt)
+
+    def latest_checkpoint(self) -> Path | None:
+        ck = self._train.get_checkpoint()
+        if ck is None:
+            return None
+        # Copy to local disk: the storage may be remote (S3) on a cluster.
+        local = Path(tempfile.mkdtemp(prefix="ganpipe-resume-"))
+        return Path(ck.to_directory(str(local)))
+
+
+def train_loop_per_worker(config: dict[str, Any]) -> None:
+    """Ray Train entry point: config = {cfg, data_dir, tracking}."""
+    import ray.train
+    import ray.train.torch
+
+    cfg = build_config(config["cfg"])
+    ctx = ray.train.get_context()
+    rank, world = ctx.get_world_rank(), ctx.get_world_size()
+    device = ray.train.torch.get_device()
+    sink = None
+    if rank == 0 and config.get("tracking"):
+        from ganpipe.tracking.sink import MlflowSink
+
+        sink = MlflowSink(**config["tracking"])
+    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=RayReporter(), sink=sink)
