@@ -132,7 +132,7 @@ def prepare_with_dvc(project: Path, cfg: Any, push: bool = True) -> tuple[Path, 
         (project / "ganpipe-generated").write_text("generated data sets are made by ganpipe's code at prepare time\n")
     write_params(project, key, cfg)
     out = dvc(["repro", f"prepare@{key}"], project)
-    reran = "didn't change" not in out.stdout and "skipping" not in out.stdout.lower()
+    reran = "Running stage" in out.stdout
     if push:
         ensure_remote(project)
         dvc(["push"], project, check=False)

@@ -46,7 +46,10 @@ def load_split(folder: str | Path, split: str) -> dict[str, np.ndarray]:
                 buf = np.frombuffer(b"".join(c.buffers()[1].to_pybytes()[c.offset * int(np.prod(shape)) : (c.offset + len(c)) * int(np.prod(shape))] for c in col.chunks), dtype=np.uint8)
                 parts.append(buf.reshape(-1, *shape))
             else:
-                parts.append(col.to_numpy(zero_copy_only=False).astype(info["dtype"]).reshape(-1, *shape))
+                vals = col.to_numpy(zero_copy_only=False)
+                if vals.dtype == object and len(vals):  # list column: one vector per row (e.g. 2-D points)
+                    vals = np.stack(vals)
+                parts.append(vals.astype(info["dtype"]).reshape(-1, *shape))
         out[name] = np.concatenate(parts) if parts else np.empty((0, *shape))
     return out
 

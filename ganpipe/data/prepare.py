@@ -48,10 +48,15 @@ def _table(ex: Examples, idx: np.ndarray) -> pa.Table:
     for name, arr in ex.arrays.items():
         a = arr[idx]
         if a.dtype == np.uint8 and a.ndim > 1:  # images: raw bytes of one H x W x C sample per row
-            flat = a.reshape(len(a), -1)
-            cols[name] = pa.array([row.tobytes() for row in flat], type=pa.binary(flat.shape[1]))
+            width = int(np.prod(a.shape[1:]))
+            cols[name] = pa.FixedSizeBinaryArray.from_buffers(
+                pa.binary(width), len(a), [None, pa.py_buffer(np.ascontiguousarray(a).tobytes())]
+            )
+        elif a.ndim > 1:  # small vectors (e.g. 2-D points): one fixed-size list per row
+            width = int(np.prod(a.shape[1:]))
+            cols[name] = pa.FixedSizeListArray.from_arrays(pa.array(np.ascontiguousarray(a).reshape(-1)), width)
         else:
-            cols[name] = pa.array(a.reshape(len(a), -1)[:, 0] if a.ndim > 1 and a.shape[1] == 1 else list(a) if a.ndim > 1 else a)
+            cols[name] = pa.array(a)
     return pa.table(cols)
 
 
@@ -93,14 +98,13 @@ def write_prepared(ex: Examples, out: Path, cfg: Any, source: str) -> dict[str, 
                 part = idx[start : start + SHARD_ROWS]
                 pq.write_table(_table(ex, part), tmp / f"{split}-{k:05d}.parquet", compression="zstd")
         first = next(a for a in ex.arrays.values() if a.dtype == np.uint8 and a.ndim == 4) if ex.kind != "points" else None
-        labels = ex.arrays.get("label")
         manifest = {
             "format_version": FORMAT_VERSION,
             "source": source,
             "kind": ex.kind,
             "image_size": int(first.shape[1]) if first is not None else 0,
             "channels": int(first.shape[3]) if first is not None else 0,
-            "num_classes": len(ex.class_names) if ex.class_names else (int(labels.max()) + 1 if labels is not None and ex.kind == "images" and len(ex.class_names) else 0),
+            "num_classes": len(ex.class_names),
             "class_names": ex.class_names,
             "counts": counts,
             "schema": _schema(ex),

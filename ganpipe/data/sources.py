@@ -173,3 +173,7 @@ def fetch(name: str, raw_root: Path) -> Path:
 def read_source(source: str, cfg: Any) -> Examples:
     src, path = resolve(source)
     return src.reader(path, cfg)
+
+
+# Further sources register themselves on import (kept in their own modules by data kind).
+from ganpipe.data import faces, mixtures, translation  # noqa: E402,F401

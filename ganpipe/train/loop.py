@@ -79,6 +79,7 @@ class LoopResult:
     metrics: dict[str, float]
     images_per_s: float
     history: list[dict[str, float]] = field(default_factory=list)
+    recipe: Recipe | None = None  # the trained recipe (in-process runs: tests, benchmarks)
 
 
 def build_recipe(cfg: PipelineConfig, data_dir: str | Path, device: torch.device, sync: GradSync | None = None) -> Recipe:
@@ -162,7 +163,7 @@ def run_training(
     if rank == 0 and sink is not None:
         sink.flush()
     elapsed = time.perf_counter() - t0
-    return LoopResult(step=t.steps, metrics=metrics, images_per_s=images / max(elapsed, 1e-9), history=history)
+    return LoopResult(step=t.steps, metrics=metrics, images_per_s=images / max(elapsed, 1e-9), history=history, recipe=recipe)
 
 
 class RayReporter:

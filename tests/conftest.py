@@ -1,0 +1,71 @@
+"""Shared fixtures: one Ray instance and one Prefect test server per session, and throwaway
+ganpipe projects (git + DVC repo, SQLite MLflow store) per test."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    import ray
+
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def prefect_server(tmp_path_factory):
+    home = tmp_path_factory.mktemp("prefect-home")
+    os.environ["PREFECT_HOME"] = str(home)
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield
+
+
+@pytest.fixture(scope="session")
+def digits_raw(tmp_path_factory) -> Path:
+    """The digits materialised once per session (copied into projects that need them)."""
+    from ganpipe.data.sources import fetch
+
+    root = tmp_path_factory.mktemp("raw")
+    fetch("digits", root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def digits_prepared(tmp_path_factory, digits_raw) -> Path:
+    from ganpipe.config import DataConfig
+    from ganpipe.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("prepared") / "digits"
+    prepare("digits", out, DataConfig(raw_root=str(digits_raw)))
+    return out
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, digits_raw) -> Path:
+    """A fresh ganpipe project (git + DVC + local remote) as cwd, with its own MLflow store."""
+    from ganpipe.data.dvc import init_project
+
+    proj = tmp_path / "proj"
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    init_project(proj)
+    shutil.copytree(digits_raw / "digits", proj / "data" / "digits")
+    monkeypatch.chdir(proj)
+    monkeypatch.setenv("GANPIPE_PROJECT", str(proj))
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return proj

@@ -1,0 +1,69 @@
+import pytest
+import yaml
+
+from ganpipe.config import load_config, parse_overrides, save_config
+from ganpipe.errors import ConfigError
+
+
+def test_defaults_and_overrides_resolve():
+    cfg = load_config("configs/dcgan-digits.yaml", ["train.steps=7", "loss.name=hinge", "model.params.g_width=8"])
+    assert cfg.train.steps == 7 and cfg.loss.name == "hinge"
+    assert cfg.model.params == {"g_width": 8, "d_width": 32, "d_norm": "batch"}  # family defaults filled in
+    assert cfg.model_name == "ganpipe-dcgan-digits"
+
+
+def test_override_values_are_typed():
+    assert parse_overrides(["a.b=3", "a.c=0.5", "d=true", "e=[1, 2]", "f=text"]) == {
+        "a": {"b": 3, "c": 0.5},
+        "d": True,
+        "e": [1, 2],
+        "f": "text",
+    }
+
+
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("train.stepz=3", "unknown key 'train.stepz'"),
+        ("trian.steps=3", "unknown key 'trian'"),
+        ("train.steps=abc", "'train.steps'"),
+        ("train.steps=0", "'train.steps'"),
+        ("loss.name=wgan_gp", "unknown loss 'wgan_gp'"),
+        ("model.family=stylegan", "unknown model family 'stylegan'"),
+        ("model.params.g_widht=3", "unknown key 'model.params.g_widht'"),
+        ("data.image_size=24", "image_size=24 is not supported"),
+        ("loss.name=wgan-gp", "BatchNorm"),
+    ],
+)
+def test_bad_configs_are_clear_errors(override, fragment):
+    with pytest.raises(ConfigError) as e:
+        load_config("configs/dcgan-digits.yaml", [override])
+    assert fragment in str(e.value)
+
+
+def test_unknown_key_hint_lists_valid_keys():
+    with pytest.raises(ConfigError) as e:
+        load_config(None, ["train.stepz=1"])
+    assert "steps" in e.value.hint and "batch_size" in e.value.hint
+
+
+def test_missing_and_malformed_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "nope.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(bad)
+    bad.write_text("train: {steps: [unclosed\n")
+    with pytest.raises(ConfigError, match="YAML"):
+        load_config(bad)
+
+
+def test_resolved_config_round_trips(tmp_path):
+    cfg = load_config("configs/dcgan-digits.yaml", ["train.steps=11"])
+    p = save_config(cfg, tmp_path / "resolved.yaml")
+    again = load_config(p)
+    assert again.to_dict() == cfg.to_dict()
+    assert again.run_name == cfg.run_name  # deterministic run name: resume finds the run
+    assert load_config(p, ["train.steps=12"]).run_name != cfg.run_name
+    assert yaml.safe_load(p.read_text())["train"]["steps"] == 11
