@@ -101,7 +101,7 @@ def register(
         alias = CHALLENGER
         why = f"{gate_metric}={new:.4g} does not beat champion v{champ.version} ({old:.4g})"
     record_alias(name, mv.version, alias, f"gate: {why}")
-    return Registration(name, mv.version, alias, new, champ.version if champ else None, old, why)
+    return Registration(name, str(mv.version), alias, new, str(champ.version) if champ else None, old, why)
 
 
 def list_models() -> list[dict[str, Any]]:
@@ -116,7 +116,7 @@ def list_models() -> list[dict[str, Any]]:
         for mv in c.search_model_versions(f"name = '{rm.name}'"):
             versions.append(
                 {
-                    "version": mv.version,
+                    "version": str(mv.version),
                     "aliases": aliases.get(str(mv.version), []),
                     "metrics": {k[len("metric.") :]: v for k, v in mv.tags.items() if k.startswith("metric.")},
                     "run_id": mv.run_id,
