@@ -1,0 +1,1 @@
+"""Metrics for further families register here."""
