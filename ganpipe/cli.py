@@ -17,10 +17,8 @@ from ganpipe.errors import GanpipeError
 
 app = typer.Typer(help="ganpipe: DVC data -> Ray Train GANs -> MLflow evaluation and registry, chained by Prefect.", no_args_is_help=True, pretty_exceptions_enable=False)
 data_app = typer.Typer(help="Built-in data sets, importers and preparation to Parquet.", no_args_is_help=True)
-registry_app = typer.Typer(help="Browse and manage the MLflow Model Registry.", no_args_is_help=True)
 pipeline_app = typer.Typer(help="Run the Prefect pipeline flow.", no_args_is_help=True)
 app.add_typer(data_app, name="data")
-app.add_typer(registry_app, name="registry")
 app.add_typer(pipeline_app, name="pipeline")
 
 console = Console()
@@ -234,37 +232,8 @@ def _load_sampler(model_uri: str) -> Any:
     return load_sampler(model_uri)
 
 
-@registry_app.command("list")
-@handle_errors
-def registry_list() -> None:
-    """Registered models, their versions, aliases and metrics."""
-    from ganpipe.tracking.registry import list_models
-    from ganpipe.tracking.store import mask, tracking_uri
-
-    models = list_models()
-    if not models:
-        console.print(f"no registered models in {mask(tracking_uri())}")
-        return
-    for m in models:
-        t = Table("version", "aliases", "family", "metrics", "run", title=m["name"])
-        for v in m["versions"]:
-            t.add_row(str(v["version"]), ", ".join(v["aliases"]), v["family"], ", ".join(f"{k}={v2}" for k, v2 in sorted(v["metrics"].items())), (v["run_id"] or "")[:12])
-        console.print(t)
-
-
-@app.command()
-@handle_errors
-def ui(port: int = typer.Option(5000), host: str = typer.Option("127.0.0.1", help="Bind address; expose deliberately.")) -> None:
-    """Start the MLflow UI against the project's tracking store."""
-    import subprocess
-
-    from ganpipe.tracking.store import artifact_root, tracking_uri
-
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(), "--host", host, "--port", str(port)]
-    if artifact_root():
-        cmd += ["--default-artifact-root", artifact_root()]
-    console.print(f"MLflow UI on http://{host}:{port}  (Ctrl-C to stop)")
-    raise typer.Exit(subprocess.call(cmd))
+# Sub-command groups in their own modules (registered on import).
+from ganpipe import cli_eval, cli_registry  # noqa: E402,F401
 
 
 def main() -> None:
