@@ -159,6 +159,32 @@ def pipeline_run(
     _print_summary(summary)
 
 
+@app.command()
+@handle_errors
+def tune(
+    config: Path = typer.Argument(..., help="Base YAML config."),
+    space: Path = typer.Option(..., "--space", help="Sweep file, e.g. configs/sweeps/toy-grid25-losses.yaml."),
+    set_: Optional[list[str]] = SetOpt,
+) -> None:
+    """Ray Tune sweep (Tune over Train) as a Prefect flow; the best trial is evaluated and registered."""
+    from ganpipe.config import load_config
+    from ganpipe.tune.space import load_sweep
+
+    load_config(config, set_)
+    load_sweep(space)
+    _quiet_libs()
+    from flows.sweep import sweep_flow
+
+    s = sweep_flow(config_path=str(config), space_path=str(space), overrides=list(set_ or []), project=str(Path.cwd()))
+    t = Table("trial", "params", "status", "steps", s["metric"], title=f"sweep (MLflow parent run {s['parent_run_id']})")
+    for r in s["trials"]:
+        t.add_row(r["trial_id"], ", ".join(f"{k}={v}" for k, v in r["params"].items()), r["status"], str(r["steps"]), "" if r["metric"] is None else f"{r['metric']:.4g}")
+    console.print(t)
+    reg = s["registered"]
+    if reg:
+        console.print(f"best trial registered: {reg['name']} v{reg['version']} -> {reg['alias']}; compute spent: {s['trial_steps']} trial-steps")
+
+
 def _print_summary(s: dict[str, Any]) -> None:
     t = Table("stage", "result", title="ganpipe pipeline")
     t.add_row("data", f"{s['data']['path']} (fingerprint {s['data']['fingerprint'][:12]}{', re-prepared' if s['data']['reran'] else ', unchanged'})")

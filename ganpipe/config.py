@@ -89,6 +89,8 @@ class EvalConfig(Section):
     num_samples: int = Field(1000, ge=10)
     classifier_steps: int = Field(600, ge=1)
     seed: int = 1234
+    every: int = Field(0, ge=0)  # evaluate during training every N steps (0 = off; sweeps set it)
+    during_training_samples: int = Field(500, ge=10)  # smaller sample for in-training evaluation
 
 
 class RegistryConfig(Section):

@@ -111,6 +111,13 @@ class AdversarialRecipe(Recipe):
             "fake_std": fake.detach().float().std(dim=0).mean(),
         }
 
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        # The config's learning rates win over the checkpoint's (PBT mutates them on restore).
+        for opt, lr in ((self.opt_g, self.cfg.optim.lr_g), (self.opt_d, self.cfg.optim.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr
+
     def modules(self) -> dict[str, nn.Module]:
         return {"G": self.G, "D": self.D}
 

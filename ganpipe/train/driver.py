@@ -52,7 +52,13 @@ def storage_path(cfg: PipelineConfig, project: Path) -> str:
     return str((p if p.is_absolute() else project / p).resolve())
 
 
-def fit(cfg: PipelineConfig, data_dir: Path, project: Path, tracking: dict[str, Any] | None = None) -> FitResult:
+def fit(
+    cfg: PipelineConfig,
+    data_dir: Path,
+    project: Path,
+    tracking: dict[str, Any] | None = None,
+    callbacks: list[Any] | None = None,
+) -> FitResult:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchTrainer
 
@@ -63,7 +69,12 @@ def fit(cfg: PipelineConfig, data_dir: Path, project: Path, tracking: dict[str, 
     storage = storage_path(cfg, project)
     trainer = TorchTrainer(
         train_loop_per_worker,
-        train_loop_config={"cfg": cfg.to_dict(), "data_dir": str(Path(data_dir).resolve()), "tracking": tracking},
+        train_loop_config={
+            "cfg": cfg.to_dict(),
+            "data_dir": str(Path(data_dir).resolve()),
+            "tracking": tracking,
+            "cache_dir": str((project / ".ganpipe" / "cache").resolve()),
+        },
         scaling_config=ScalingConfig(
             num_workers=cfg.train.num_workers,
             use_gpu=use_gpu,
@@ -74,6 +85,7 @@ def fit(cfg: PipelineConfig, data_dir: Path, project: Path, tracking: dict[str, 
             storage_path=storage,
             failure_config=FailureConfig(max_failures=cfg.train.max_failures),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
+            callbacks=callbacks or [],
         ),
     )
     try:

@@ -99,6 +99,7 @@ def run_training(
     reporter: Reporter | None = None,
     sink: Sink | None = None,
     on_step: Callable[[int], None] | None = None,
+    evaluator: Callable[[Recipe], dict[str, float]] | None = None,
 ) -> LoopResult:
     device = device or torch.device("cpu")
     t = cfg.train
@@ -138,6 +139,8 @@ def run_training(
         metrics["images_per_s"] = images / max(elapsed, 1e-9)
         metrics["step"] = float(step)
         health.check(metrics, step)
+        if evaluator is not None and rank == 0 and cfg.eval.every and (step % cfg.eval.every == 0 or last):
+            metrics.update({f"eval.{k}": float(v) for k, v in evaluator(recipe).items()})
         history.append(metrics)
         if rank == 0 and sink is not None:
             sink.log_metrics({k: v for k, v in metrics.items() if k != "step"}, step)
@@ -201,4 +204,19 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         from ganpipe.tracking.sink import MlflowSink
 
         sink = MlflowSink(**config["tracking"])
-    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=RayReporter(), sink=sink)
+    evaluator = make_evaluator(cfg, config["data_dir"], config.get("cache_dir")) if cfg.eval.every else None
+    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=RayReporter(), sink=sink, evaluator=evaluator)
+
+
+def make_evaluator(cfg: PipelineConfig, data_dir: str | Path, cache_dir: str | Path | None) -> Callable[[Recipe], dict[str, float]]:
+    """The config's metrics on a smaller sample, for schedulers that stop bad trials early."""
+    from ganpipe.evaluate.metrics import EvalContext, evaluate
+
+    cache = Path(cache_dir) if cache_dir else Path(data_dir).parent / ".cache"
+
+    def run(recipe: Recipe) -> dict[str, float]:
+        ctx = EvalContext(recipe.sampler(), Path(data_dir), cache, cfg.eval.during_training_samples, cfg.eval.seed, cfg.eval.classifier_steps)
+        values, _ = evaluate(ctx, cfg.eval.metrics)
+        return values
+
+    return run

@@ -1,0 +1,1 @@
+"""Ray Tune sweeps over losses, architectures and optimiser settings (Tune over Train)."""

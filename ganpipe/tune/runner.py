@@ -1,0 +1,281 @@
+"""Run a sweep: Ray Tune over Ray Train, one MLflow child run per trial under a parent run.
+
+ASHA and FIFO trials are full Ray Train runs (the same recipe and loop as the pipeline) that
+report `eval.<metric>` at `eval.every` steps through Train's TuneReportCallback, so the
+scheduler can stop bad trials early. Population Based Training needs Tune-managed
+checkpoints to exploit and explore, so PBT trials run the same loop inside the trial
+process (one worker each), reporting through `ray.tune.report(checkpoint=...)`.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ganpipe.config import PipelineConfig
+from ganpipe.errors import GanpipeError
+from ganpipe.tune.space import SweepConfig, to_tune, trial_config, validate
+
+
+@dataclass
+class TrialRow:
+    trial_id: str
+    params: dict[str, Any]
+    status: str
+    metric: float | None
+    steps: int
+    run_id: str | None
+    checkpoint: str | None
+    error: str | None = None
+
+
+@dataclass
+class SweepResult:
+    parent_run_id: str
+    metric: str
+    mode: str
+    rows: list[TrialRow] = field(default_factory=list)
+    best: TrialRow | None = None
+    best_config: PipelineConfig | None = None
+
+    @property
+    def trial_steps(self) -> int:
+        return sum(r.steps for r in self.rows)
+
+
+def _env(project: Path, tracking_uri: str) -> None:
+    """Trial processes start elsewhere: point them at the project's tracking store."""
+    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
+    os.environ["GANPIPE_PROJECT"] = str(project)
+
+
+def _child_run(cfg: PipelineConfig, parent: str, params: dict[str, Any], trial_id: str) -> str:
+    from ganpipe.tracking import runs
+
+    tags = {"mlflow.parentRunId": parent, "ganpipe.trial_id": trial_id, "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
+    rid = runs.start_run(cfg.experiment, f"{cfg.run_name}-{trial_id}", cfg.to_dict(), tags)
+    runs.set_tags(rid, {f"trial.{k}": str(v) for k, v in params.items()})
+    return rid
+
+
+def train_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """A Tune trial that runs a Ray Train fit (ASHA / FIFO)."""
+    from ray import tune
+    from ray.tune.integration.ray_train import TuneReportCallback
+
+    from ganpipe.tracking import runs
+    from ganpipe.train.driver import fit
+
+    _env(Path(ctx["project"]), ctx["tracking_uri"])
+    sweep = SweepConfig.model_validate(ctx["sweep"])
+    cfg = trial_config(ctx["base"], sweep, params)  # a ConfigError fails the trial with its reason
+    trial_id = tune.get_context().get_trial_id()
+    rid = _child_run(cfg, ctx["parent"], params, trial_id)
+    tracking = {"tracking_uri": ctx["tracking_uri"], "run_id": rid}
+    try:
+        res = fit(cfg, Path(ctx["data_dir"]), Path(ctx["project"]), tracking, callbacks=[TuneReportCallback()])
+    except BaseException as e:
+        runs.set_tags(rid, {"ganpipe.train_status": "FAILED", "ganpipe.failure": str(e)[:4000]})
+        runs.end_run(rid, "FAILED")
+        raise
+    runs.set_tags(rid, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(res.checkpoint)})
+    runs.end_run(rid, "FINISHED")
+
+
+class TuneReporter:
+    """The loop's Reporter for in-process trials: Tune-managed metrics and checkpoints."""
+
+    def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
+        from ray import tune
+
+        ck = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        tune.report(metrics, checkpoint=ck)
+
+    def latest_checkpoint(self) -> Path | None:
+        from ray import tune
+
+        ck = tune.get_checkpoint()
+        return Path(ck.to_directory(tempfile.mkdtemp(prefix="ganpipe-pbt-"))) if ck else None
+
+
+def pbt_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
+    """A Tune trial running the loop in-process (PBT restores it from Tune checkpoints)."""
+    from ray import tune
+
+    from ganpipe.tracking import runs
+    from ganpipe.tracking.sink import MlflowSink
+    from ganpipe.train.loop import make_evaluator, run_training
+
+    _env(Path(ctx["project"]), ctx["tracking_uri"])
+    sweep = SweepConfig.model_validate(ctx["sweep"])
+    cfg = trial_config(ctx["base"], sweep, params)
+    trial_id = tune.get_context().get_trial_id()
+    rid = _child_run(cfg, ctx["parent"], params, trial_id)
+    try:
+        run_training(
+            cfg,
+            ctx["data_dir"],
+            reporter=TuneReporter(),
+            sink=MlflowSink(ctx["tracking_uri"], rid),
+            evaluator=make_evaluator(cfg, ctx["data_dir"], Path(ctx["project"]) / ".ganpipe" / "cache"),
+        )
+    except BaseException as e:
+        runs.set_tags(rid, {"ganpipe.train_status": "FAILED", "ganpipe.failure": str(e)[:4000]})
+        runs.end_run(rid, "FAILED")
+        raise
+    runs.set_tags(rid, {"ganpipe.train_status": "FINISHED"})
+    runs.end_run(rid, "FINISHED")
+
+
+def _scheduler(sweep: SweepConfig, max_t: int, search: str):
+    from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, PopulationBasedTraining
+
+    s = sweep.scheduler
+    if s.name == "asha":
+        return ASHAScheduler(time_attr="step", max_t=max_t, grace_period=min(s.grace_period, max_t), reduction_factor=s.reduction_factor)
+    if s.name == "pbt":
+        return PopulationBasedTraining(
+            time_attr="step",
+            perturbation_interval=s.perturbation_interval,
+            hyperparam_mutations=to_tune(s.mutations, "random"),
+            synch=False,
+        )
+    return FIFOScheduler()
+
+
+def _searcher(sweep: SweepConfig, metric: str, mode: str):
+    if sweep.search != "optuna":
+        return None
+    from ray.tune.search import ConcurrencyLimiter
+    from ray.tune.search.optuna import OptunaSearch
+
+    return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode), max_concurrent=sweep.max_concurrent_trials)
+
+
+def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project: Path, name: str | None = None) -> SweepResult:
+    """Run every trial; returns the table and the best trial (not yet evaluated/registered)."""
+    from ray import tune
+
+    from ganpipe.tracking import runs
+    from ganpipe.tracking.store import tracking_uri
+    from ganpipe.train.driver import ensure_ray
+
+    project = project.resolve()
+    invalid = validate(base, sweep)
+    first = trial_config(base, sweep, {}) if not sweep.space else None
+    probe = first or _first_valid(base, sweep)
+    metric = sweep.metric or probe.registry.gate_metric
+    mode = sweep.mode or probe.registry.mode
+    if not probe.eval.every:
+        raise GanpipeError("a sweep needs eval.every > 0 so trials report the metric while training", hint="add `eval.every: 250` under overrides in the sweep file")
+    ensure_ray()
+    sweep_name = name or sweep.name or f"{probe.name}-sweep"
+    parent = runs.start_run(probe.experiment, sweep_name, {"sweep": sweep.model_dump(mode="json"), "base": base}, {"ganpipe.stage": "sweep"})
+    if invalid:
+        runs.log_dict(parent, {"invalid_combinations": invalid}, "sweep/invalid.json")
+    ctx = {"base": base, "sweep": sweep.model_dump(mode="json"), "data_dir": str(data_dir.resolve()), "project": str(project), "parent": parent, "tracking_uri": tracking_uri()}
+    is_pbt = sweep.scheduler.name == "pbt"
+    fn = pbt_trial if is_pbt else train_trial
+
+    def trainable(params: dict[str, Any], ctx: dict[str, Any] = ctx, fn: Any = fn) -> None:
+        fn(params, ctx)
+
+    # A Train-backed trial's own process needs no CPU (its workers reserve theirs); PBT trials train in-process.
+    cpu = probe.train.cpus_per_worker if is_pbt else 0.01
+    trainable = tune.with_resources(trainable, {"CPU": cpu})
+    tuner = tune.Tuner(
+        trainable,
+        param_space=to_tune(sweep.space, sweep.search),
+        tune_config=tune.TuneConfig(
+            metric=f"eval.{metric}",
+            mode=mode,
+            scheduler=_scheduler(sweep, probe.train.steps, sweep.search),
+            search_alg=_searcher(sweep, f"eval.{metric}", mode),
+            num_samples=sweep.num_samples,
+            max_concurrent_trials=sweep.max_concurrent_trials,
+        ),
+        run_config=tune.RunConfig(name=sweep_name, storage_path=str(project / ".ganpipe" / "tune"), verbose=0),
+    )
+    grid = tuner.fit()
+    result = SweepResult(parent, metric, mode)
+    for r in grid:
+        trial_id = r.path.rstrip("/").split("/")[-1] if r.path else "?"
+        params = {k: v for k, v in (r.config or {}).items()}
+        m = r.metrics or {}
+        child = _find_child(parent, m.get("trial_id") or "")
+        ck = m.get("checkpoint_path") or (r.checkpoint.path if r.checkpoint else None)
+        status = "ERROR" if r.error else ("STOPPED_EARLY" if m.get("step", 0) < probe.train.steps else "FINISHED")
+        val = m.get(f"eval.{metric}")
+        row = TrialRow(m.get("trial_id", trial_id), params, status, float(val) if val is not None else None, int(m.get("step", 0)), child, ck, str(r.error)[:500] if r.error else None)
+        result.rows.append(row)
+        if child and status == "STOPPED_EARLY":
+            runs.set_tags(child, {"ganpipe.train_status": "STOPPED_EARLY"})
+            runs.end_run(child, "KILLED")
+    done = [r for r in result.rows if r.metric is not None and r.status == "FINISHED" and r.checkpoint]
+    if done:
+        best = (min if mode == "min" else max)(done, key=lambda r: r.metric)
+        result.best = best
+        result.best_config = trial_config(base, sweep, best.params)
+    log_summary(result)
+    return result
+
+
+def _first_valid(base: dict[str, Any], sweep: SweepConfig) -> PipelineConfig:
+    from ganpipe.tune.space import representative_points
+
+    for point in representative_points(sweep):
+        try:
+            return trial_config(base, sweep, point)
+        except GanpipeError:
+            continue
+    raise GanpipeError("no combination in the sweep space gives a valid config", hint="see the errors from `ganpipe train --dry-run` with one combination")
+
+
+def _find_child(parent: str, trial_id: str) -> str | None:
+    from ganpipe.tracking import runs
+
+    c = runs.client()
+    exp = c.get_run(parent).info.experiment_id
+    found = c.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent}' and tags.`ganpipe.trial_id` = '{trial_id}'", max_results=1)
+    return found[0].info.run_id if found else None
+
+
+def log_summary(result: SweepResult) -> None:
+    """Table (markdown + JSON) and a plot of the metric by each swept parameter, on the parent run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from ganpipe.tracking import runs
+
+    keys = sorted({k for r in result.rows for k in r.params})
+    head = "| trial | " + " | ".join(keys) + f" | status | steps | {result.metric} |\n|" + "---|" * (len(keys) + 4) + "\n"
+    body = "".join(
+        f"| {r.trial_id} | " + " | ".join(str(r.params.get(k, "")) for k in keys) + f" | {r.status} | {r.steps} | {'' if r.metric is None else f'{r.metric:.4g}'} |\n"
+        for r in result.rows
+    )
+    best = f"\nBest: trial {result.best.trial_id} ({result.metric}={result.best.metric:.4g})\n" if result.best else "\nNo trial finished.\n"
+    runs.client().log_text(result.parent_run_id, head + body + best, "sweep/summary.md")
+    runs.log_dict(result.parent_run_id, {"metric": result.metric, "mode": result.mode, "trial_steps": result.trial_steps, "rows": [r.__dict__ for r in result.rows]}, "sweep/summary.json")
+    if keys and any(r.metric is not None for r in result.rows):
+        fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
+        for ax, k in zip(axes[0], keys):
+            pts = [(str(r.params.get(k)), r.metric) for r in result.rows if r.metric is not None]
+            cats = sorted({p[0] for p in pts})
+            ax.scatter([cats.index(p[0]) for p in pts], [p[1] for p in pts])
+            ax.set_xticks(range(len(cats)), cats, rotation=30, ha="right", fontsize=8)
+            ax.set_title(k, fontsize=9)
+            ax.set_ylabel(result.metric)
+        fig.tight_layout()
+        with tempfile.TemporaryDirectory() as tmp:
+            p = Path(tmp) / "metric_by_param.png"
+            fig.savefig(p, dpi=100)
+            runs.log_artifact(result.parent_run_id, p, "sweep")
+        plt.close(fig)
+    n_failed = sum(r.status == "ERROR" for r in result.rows)
+    runs.log_metrics(result.parent_run_id, {"trials": len(result.rows), "trials_failed": n_failed, "trial_steps": result.trial_steps, **({f"best.{result.metric}": result.best.metric} if result.best else {})})
+    runs.end_run(result.parent_run_id, "FINISHED")
