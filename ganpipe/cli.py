@@ -159,6 +159,35 @@ def pipeline_run(
     _print_summary(summary)
 
 
+@pipeline_app.command("serve")
+@handle_errors
+def pipeline_serve(
+    config: Path = typer.Argument(..., help="YAML config."),
+    cron: Optional[str] = typer.Option(None, help='Cron schedule, e.g. "0 3 * * *" (nightly at 03:00).'),
+    interval: Optional[int] = typer.Option(None, help="Run every N seconds instead of a cron schedule."),
+    name: Optional[str] = typer.Option(None, help="Deployment name (default: the config name)."),
+    set_: Optional[list[str]] = SetOpt,
+) -> None:
+    """Serve the pipeline on a schedule (a long-running local scheduler; needs a Prefect server)."""
+    from ganpipe.config import load_config
+
+    cfg = load_config(config, set_)
+    if (cron is None) == (interval is None):
+        raise GanpipeError("give exactly one of --cron or --interval")
+    if not os.environ.get("PREFECT_API_URL"):
+        raise GanpipeError(
+            "scheduled runs need a Prefect server (the temporary one cannot schedule)",
+            hint="run `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api",
+        )
+    _quiet_libs()
+    from flows.pipeline import pipeline_flow
+
+    params = {"config_path": str(config.resolve()), "overrides": list(set_ or []), "project": str(Path.cwd())}
+    schedule = {"cron": cron} if cron else {"interval": interval}
+    console.print(f"serving {cfg.name} ({cron or f'every {interval}s'}); Ctrl-C to stop")
+    pipeline_flow.serve(name=name or cfg.name, parameters=params, pause_on_shutdown=False, **schedule)
+
+
 @app.command()
 @handle_errors
 def tune(

@@ -7,10 +7,13 @@ when nothing changed), and `dvc push` to the configured remote.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -114,11 +117,39 @@ def write_params(project: Path, key: str, cfg: Any) -> None:
         tmp.replace(p)
 
 
+@contextlib.contextmanager
+def project_lock(project: Path, timeout: float = 1800):
+    """Serialise DVC work between pipeline processes of one project (DVC's own lock fails fast)."""
+    lock_dir = project / ".ganpipe"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    with open(lock_dir / "dvc.lock", "w") as f:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise DataError(f"another ganpipe process has held the DVC lock of {project} for {timeout:.0f}s") from None
+                time.sleep(0.5)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
 def prepare_with_dvc(project: Path, cfg: Any, push: bool = True) -> tuple[Path, bool]:
     """Run the prepare stage for one data set; returns (prepared folder, whether DVC re-ran it)."""
-    from ganpipe.data.sources import SOURCES, fetch
+    with project_lock(project.resolve()):
+        return _prepare_with_dvc(project.resolve(), cfg, push)
 
-    project = project.resolve()
+
+def _prepare_with_dvc(project: Path, cfg: Any, push: bool) -> tuple[Path, bool]:
+    from ganpipe.data.sources import SOURCES, fetch, resolve
+
+    _, user_path = resolve(cfg.source)
+    if user_path is not None and not user_path.exists():
+        raise DataError(f"data source path not found: {user_path}", hint=f"check data.source ({cfg.source})")
     key = cfg.key
     raw = project / cfg.raw_root
     if ":" not in cfg.source and SOURCES.get(cfg.source).materialize is not None:
