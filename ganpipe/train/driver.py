@@ -74,6 +74,7 @@ def fit(
             "data_dir": str(Path(data_dir).resolve()),
             "tracking": tracking,
             "cache_dir": str((project / ".ganpipe" / "cache").resolve()),
+            "placement_dir": None if "://" in storage else str(Path(storage) / cfg.run_name / "placement"),
         },
         scaling_config=ScalingConfig(
             num_workers=cfg.train.num_workers,

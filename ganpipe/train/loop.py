@@ -199,6 +199,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
+    _record_placement(config.get("placement_dir"), rank, world, device)
     sink = None
     if rank == 0 and config.get("tracking"):
         from ganpipe.tracking.sink import MlflowSink
@@ -206,6 +207,21 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         sink = MlflowSink(**config["tracking"])
     evaluator = make_evaluator(cfg, config["data_dir"], config.get("cache_dir")) if cfg.eval.every else None
     run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=RayReporter(), sink=sink, evaluator=evaluator)
+
+
+def _record_placement(folder: str | None, rank: int, world: int, device: torch.device) -> None:
+    """Which node and device each rank ran on (for operators and the multi-node test)."""
+    if not folder:
+        return
+    import json
+    import socket
+
+    import ray
+
+    p = Path(folder)
+    p.mkdir(parents=True, exist_ok=True)
+    info = {"rank": rank, "world": world, "node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "device": str(device)}
+    (p / f"rank-{rank}.json").write_text(json.dumps(info))
 
 
 def make_evaluator(cfg: PipelineConfig, data_dir: str | Path, cache_dir: str | Path | None) -> Callable[[Recipe], dict[str, float]]:

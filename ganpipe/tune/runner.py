@@ -171,6 +171,8 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
     mode = sweep.mode or probe.registry.mode
     if not probe.eval.every:
         raise GanpipeError("a sweep needs eval.every > 0 so trials report the metric while training", hint="add `eval.every: 250` under overrides in the sweep file")
+    # Log points between evaluations report losses only; schedulers skip results without the metric.
+    os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     ensure_ray()
     sweep_name = name or sweep.name or f"{probe.name}-sweep"
     parent = runs.start_run(probe.experiment, sweep_name, {"sweep": sweep.model_dump(mode="json"), "base": base}, {"ganpipe.stage": "sweep"})
@@ -184,8 +186,9 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
         fn(params, ctx)
 
     # A Train-backed trial's own process needs no CPU (its workers reserve theirs); PBT trials train in-process.
-    cpu = probe.train.cpus_per_worker if is_pbt else 0.01
-    trainable = tune.with_resources(trainable, {"CPU": cpu})
+    # (Tune needs a non-empty request: a token amount of memory, which every node has.)
+    resources = {"CPU": probe.train.cpus_per_worker} if is_pbt else {"CPU": 0, "memory": 2**20}
+    trainable = tune.with_resources(trainable, resources)
     tuner = tune.Tuner(
         trainable,
         param_space=to_tune(sweep.space, sweep.search),
