@@ -65,6 +65,7 @@ class OptimConfig(Section):
     beta1: float = Field(0.5, ge=0, lt=1)
     beta2: float = Field(0.999, ge=0, lt=1)
     grad_clip: float | None = Field(None, gt=0)  # max grad norm for G and D; None = off
+    skip_nonfinite: bool = False  # skip updates with NaN/inf gradients (costs one host sync per step)
 
 
 class TrainConfig(Section):
@@ -104,6 +105,14 @@ class TrackingConfig(Section):
     experiment: str | None = None  # default: ganpipe-<name>
 
 
+class FaultConfig(Section):
+    """Deliberate faults for resilience drills and tests (all off by default)."""
+
+    nan_loss_at_step: int | None = Field(None, ge=1)  # the losses become NaN at this step
+    raise_at_step: int | None = Field(None, ge=1)  # the worker raises at this step (first attempt only)
+    exit_at_step: int | None = Field(None, ge=1)  # the worker process exits hard (first attempt only)
+
+
 class PipelineConfig(Section):
     name: str = "dcgan-digits"
     data: DataConfig = Field(default_factory=DataConfig)
@@ -114,6 +123,7 @@ class PipelineConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    faults: FaultConfig = Field(default_factory=FaultConfig)
 
     @field_validator("name")
     @classmethod

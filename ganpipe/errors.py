@@ -17,6 +17,9 @@ class GanpipeError(Exception):
         self.message = message
         self.hint = hint
 
+    def __reduce__(self):  # survive pickling across Ray processes with the hint intact
+        return (self.__class__, (self.message, self.hint))
+
     def __str__(self) -> str:
         return f"{self.message}" + (f" (fix: {self.hint})" if self.hint else "")
 

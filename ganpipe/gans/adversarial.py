@@ -65,8 +65,16 @@ class AdversarialRecipe(Recipe):
         opt.zero_grad(set_to_none=True)
         loss.backward()
         self.sync.grads(module)
-        if self.cfg.optim.grad_clip:
-            torch.nn.utils.clip_grad_norm_(module.parameters(), self.cfg.optim.grad_clip)
+        o = self.cfg.optim
+        if o.grad_clip or o.skip_nonfinite:
+            # One fused norm; clipping with an infinite max is a no-op that still reports the norm.
+            norm = torch.nn.utils.clip_grad_norm_(module.parameters(), o.grad_clip or float("inf"))
+            if o.skip_nonfinite:
+                ok = torch.isfinite(norm)
+                self.skipped_steps = getattr(self, "skipped_steps", torch.zeros((), device=self.device)) + (~ok).float()
+                if not bool(ok):  # a host sync, but only a scalar; skipping a bad update beats corrupting Adam's state
+                    opt.zero_grad(set_to_none=True)
+                    return
         opt.step()
 
     def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
@@ -109,6 +117,7 @@ class AdversarialRecipe(Recipe):
             "d_real": d_real.detach().float().mean(),
             "d_fake": d_fake.detach().float().mean(),
             "fake_std": fake.detach().float().std(dim=0).mean(),
+            "skipped_steps": getattr(self, "skipped_steps", torch.zeros(())).detach(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:

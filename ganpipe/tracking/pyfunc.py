@@ -55,5 +55,5 @@ def load_sampler(model_uri: str) -> Any:
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except Exception as e:
-        raise GanpipeError(f"cannot load model {model_uri!r} from {mask(tracking_uri())}: {str(e)[:200]}", hint="check the name and alias with `ganpipe registry list`") from None
+        raise GanpipeError(f"cannot load model {model_uri!r} from {mask(tracking_uri())}: {mask(str(e))[:200]}", hint="check the name and alias with `ganpipe registry list`") from None
     return model.unwrap_python_model().sampler

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ganpipe.tracking.store import artifact_root, tracking_uri
+from ganpipe.tracking.store import artifact_root, mask, tracking_uri
 
 
 def client():
@@ -21,7 +21,7 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
         if isinstance(v, dict):
             out.update(flatten(v, key + "."))
         else:
-            out[key] = str(v)[:6000]
+            out[key] = mask(str(v))[:6000]
     return out
 
 
@@ -45,7 +45,7 @@ def start_run(experiment: str, run_name: str, config: dict[str, Any], tags: dict
     params = [Param(k, v) for k, v in flatten(config).items()]
     for i in range(0, len(params), 100):
         c.log_batch(rid, params=params[i : i + 100], tags=[RunTag("ganpipe.stage", "train")] if i == 0 else [])
-    c.log_text(rid, yaml.safe_dump(config, sort_keys=False), "config/resolved.yaml")
+    c.log_text(rid, mask(yaml.safe_dump(config, sort_keys=False)), "config/resolved.yaml")
     return rid
 
 

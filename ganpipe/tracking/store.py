@@ -50,7 +50,7 @@ def check_reachable(uri: str | None = None, timeout: float = 10.0) -> None:
     try:
         MlflowClient(uri).search_experiments(max_results=1)
     except Exception as e:  # any failure here means: do not start training
-        raise TrackingError(f"MLflow tracking at {mask(uri)} is unreachable: {type(e).__name__}: {str(e)[:200]}", hint="start the tracking server or fix MLFLOW_TRACKING_URI") from None
+        raise TrackingError(f"MLflow tracking at {mask(uri)} is unreachable: {type(e).__name__}: {mask(str(e))[:200]}", hint="start the tracking server or fix MLFLOW_TRACKING_URI") from None
     finally:
         for k, v in old.items():
             if v is None:

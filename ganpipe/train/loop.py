@@ -6,6 +6,7 @@ Ray Train entry point that plugs Ray's context, reporting and checkpoints into i
 
 from __future__ import annotations
 
+import os
 import random
 import tempfile
 import time
@@ -124,8 +125,15 @@ def run_training(
     metrics: dict[str, float] = {}
     t0, images = time.perf_counter(), 0
     imgs_per_step = t.batch_size * cfg.loss.n_critic * world
+    faults = cfg.faults
     for step in range(start + 1, t.steps + 1):
+        if start == 0 and step == faults.raise_at_step:
+            raise RuntimeError(f"injected fault: worker raised at step {step}")
+        if start == 0 and step == faults.exit_at_step:
+            os._exit(17)  # a hard worker death, as if the process were killed
         logs = recipe.train_step(batches, step)
+        if faults.nan_loss_at_step is not None and step >= faults.nan_loss_at_step:
+            logs = {k: v * float("nan") if k.startswith("loss") else v for k, v in logs.items()}
         images += imgs_per_step
         if on_step:
             on_step(step)
@@ -138,6 +146,7 @@ def run_training(
         elapsed = time.perf_counter() - t0
         metrics["images_per_s"] = images / max(elapsed, 1e-9)
         metrics["step"] = float(step)
+        metrics["start_step"] = float(start)  # > 0 after a resume: shows where training picked up
         health.check(metrics, step)
         if evaluator is not None and rank == 0 and cfg.eval.every and (step % cfg.eval.every == 0 or last):
             metrics.update({f"eval.{k}": float(v) for k, v in evaluator(recipe).items()})
@@ -220,7 +229,14 @@ def _record_placement(folder: str | None, rank: int, world: int, device: torch.d
 
     p = Path(folder)
     p.mkdir(parents=True, exist_ok=True)
-    info = {"rank": rank, "world": world, "node_id": ray.get_runtime_context().get_node_id(), "host": socket.gethostname(), "device": str(device)}
+    info = {
+        "rank": rank,
+        "world": world,
+        "node_id": ray.get_runtime_context().get_node_id(),
+        "host": socket.gethostname(),
+        "pid": os.getpid(),
+        "device": str(device),
+    }
     (p / f"rank-{rank}.json").write_text(json.dumps(info))
 
 

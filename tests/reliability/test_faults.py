@@ -1,0 +1,195 @@
+"""Faults injected for real: a killed worker, a crashing/NaN trial, a killed pipeline, an
+unreachable tracking server, a full disk. Each run must recover or fail clearly, losing nothing."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO
+
+TINY = ["train.log_every=10", "eval.num_samples=100", "eval.classifier_steps=100", "model.params.g_width=8", "model.params.d_width=8"]
+
+
+def _checkpoint_steps(run_dir: Path) -> list[int]:
+    steps = []
+    for meta in run_dir.glob("checkpoint_*/meta.json"):
+        try:
+            steps.append(json.loads(meta.read_text())["step"])
+        except (OSError, json.JSONDecodeError):
+            pass
+    return sorted(steps)
+
+
+def test_killed_worker_resumes_from_latest_checkpoint(ray_session, digits_prepared, tmp_path):
+    from ganpipe.config import load_config
+    from ganpipe.train.driver import fit
+
+    cfg = load_config(REPO / "configs/dcgan-digits.yaml", TINY + ["train.steps=600", "train.checkpoint_every=100", "train.max_failures=2", "train.run_name=kill-test"])
+    run_dir = tmp_path / cfg.train.storage / "kill-test"
+    seen = {}
+
+    def killer():
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            steps = _checkpoint_steps(run_dir)
+            placement = run_dir / "placement" / "rank-0.json"
+            if steps and steps[-1] >= 200 and placement.exists():
+                seen["ckpt_step"] = steps[-1]
+                seen["pid"] = json.loads(placement.read_text())["pid"]
+                os.kill(seen["pid"], signal.SIGKILL)
+                return
+            time.sleep(0.05)
+
+    t = threading.Thread(target=killer, daemon=True)
+    t.start()
+    t0 = time.time()
+    res = fit(cfg, digits_prepared, tmp_path)
+    t.join(timeout=5)
+    assert "pid" in seen, "the worker was never killed"
+    assert res.metrics["step"] == 600
+    # Resumed from a checkpoint taken at or after the one seen at kill time: at most one
+    # checkpoint interval of progress is redone, none is lost.
+    assert seen["ckpt_step"] <= res.metrics["start_step"] < 600
+    new_pid = json.loads((run_dir / "placement" / "rank-0.json").read_text())["pid"]
+    assert new_pid != seen["pid"]
+    print(f"killed pid {seen['pid']} after checkpoint {seen['ckpt_step']}, resumed at {res.metrics['start_step']}, total {time.time() - t0:.1f}s")
+
+
+def test_sweep_survives_a_diverging_and_a_crashing_trial(project, ray_session, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    from ganpipe import pipeline as stages
+    from ganpipe.config import load_config
+    from ganpipe.tune.runner import run_sweep
+    from ganpipe.tune.space import SweepConfig
+
+    import yaml
+
+    base = yaml.safe_load((REPO / "configs/dcgan-digits.yaml").read_text())
+    overrides = {o.split("=")[0]: yaml.safe_load(o.split("=")[1]) for o in TINY}
+    sweep = SweepConfig.model_validate(
+        {
+            "metric": "fcd",
+            "mode": "min",
+            "search": "grid",
+            "max_concurrent_trials": 2,
+            "scheduler": {"name": "fifo"},
+            "space": {"faults.nan_loss_at_step": {"grid": [None, 10]}, "faults.raise_at_step": {"grid": [None]}},
+            "overrides": {**overrides, "train.steps": 30, "train.checkpoint_every": 30, "train.max_failures": 0, "eval.every": 30, "eval.during_training_samples": 100, "data.use_dvc": False},
+        }
+    )
+    cfg = load_config(REPO / "configs/dcgan-digits.yaml", TINY + ["data.use_dvc=false"])
+    prepared = stages.prepare_stage(cfg, project)
+    res = run_sweep(base, sweep, prepared.path, project)
+    status = {r.params["faults.nan_loss_at_step"]: r for r in res.rows}
+    assert status[None].status == "FINISHED" and status[None].metric > 0
+    assert status[10].status == "ERROR" and "diverged at step 10" in status[10].error
+    assert res.best is status[None]
+    c = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    failed = c.get_run(status[10].run_id)
+    assert failed.info.status == "FAILED" and "diverged" in failed.data.tags["ganpipe.failure"]
+    ev = stages.evaluate_stage(res.best_config, stages.Trained(res.best.run_id, Path(res.best.checkpoint), {}), prepared, project)
+    reg = stages.register_stage(res.best_config, ev, prepared, project)
+    assert reg.alias == "champion"
+
+
+def test_killed_pipeline_rerun_skips_finished_stages(project, ray_session, prefect_server):
+    from mlflow.tracking import MlflowClient
+
+    from flows.pipeline import pipeline_flow
+
+    args = TINY + ["train.steps=20", "train.checkpoint_every=20", "train.sample_every=20"]
+    cmd = [sys.executable, "-m", "ganpipe", "pipeline", "run", str(REPO / "configs/dcgan-digits.yaml"), *sum((["--set", a] for a in args), [])]
+    env = {**os.environ, "GANPIPE_PROJECT": str(project)}
+    env.pop("PREFECT_API_URL", None)
+    log = open(project / "first.log", "w")
+    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    db = project / "mlflow.db"
+    killed_after_train = False
+    deadline = time.time() + 400
+    while time.time() < deadline and proc.poll() is None:
+        if db.exists():
+            try:
+                runs = MlflowClient(f"sqlite:///{db}").search_runs(["1"], filter_string="tags.`ganpipe.train_status` = 'FINISHED'")
+            except Exception:
+                runs = []
+            if runs:
+                os.killpg(proc.pid, signal.SIGKILL)  # between train and evaluate/register
+                killed_after_train = True
+                break
+        time.sleep(0.2)
+    proc.wait(timeout=60)
+    assert killed_after_train, (project / "first.log").read_text()[-3000:]
+    c = MlflowClient(f"sqlite:///{db}")
+    first_run = c.search_runs(["1"])[0].info.run_id
+    s = pipeline_flow(config_path=str(REPO / "configs/dcgan-digits.yaml"), overrides=args, project=str(project))
+    assert s["run_id"] == first_run and s["reused"]["train"] is True and s["data"]["reran"] is False
+    assert len(c.search_model_versions("name = 'ganpipe-dcgan-digits'")) == 1
+    assert s["registered"]["version"] == "1"
+
+
+def test_unreachable_tracking_fails_before_training(project, monkeypatch):
+    from ganpipe import pipeline as stages
+    from ganpipe.config import load_config
+    from ganpipe.errors import TrackingError
+
+    cfg = load_config(REPO / "configs/dcgan-digits.yaml", TINY + ["data.use_dvc=false", "train.steps=10"])
+    prepared = stages.prepare_stage(cfg, project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:hunter2@127.0.0.1:9")  # nothing listens on port 9
+    t0 = time.time()
+    with pytest.raises(TrackingError) as e:
+        stages.train_stage(cfg, prepared, project)
+    assert time.time() - t0 < 60
+    assert "unreachable" in e.value.message and "hunter2" not in e.value.message and "***" in e.value.message
+    assert not (project / cfg.train.storage).exists()  # no training started
+
+
+def test_tracking_lost_mid_run_loses_no_metrics(tmp_path, digits_prepared, monkeypatch):
+    from ganpipe.config import load_config
+    from ganpipe.tracking.sink import MlflowSink
+    from ganpipe.train.loop import run_training
+
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "2")
+    sink = MlflowSink("http://127.0.0.1:9", "0" * 32, spool_dir=str(tmp_path / "spool"))
+    cfg = load_config(REPO / "configs/dcgan-digits.yaml", TINY + ["train.steps=60", "train.sample_every=1000"])
+    res = run_training(cfg, digits_prepared, sink=sink)
+    assert res.step == 60  # training went on
+    lines = [json.loads(x) for x in (tmp_path / "spool" / f"unsent-metrics-{'0' * 32}.jsonl").read_text().splitlines()]
+    steps = sorted({x["step"] for x in lines if x["key"] == "loss_d"})
+    assert steps == [10, 20, 30, 40, 50, 60]  # every point kept for replay
+
+
+def test_disk_full_leaves_no_checkpoint_that_looks_valid(tmp_path):
+    import torch
+
+    from ganpipe.errors import CheckpointError
+    from ganpipe.train.checkpoint import save_checkpoint, verify
+
+    ck = tmp_path / "ck"
+    ck.mkdir()
+    (ck / "generator.pt.partial").symlink_to("/dev/full")  # every write: ENOSPC
+    with pytest.raises(CheckpointError, match="could not write checkpoint"):
+        save_checkpoint(ck, step=1, recipe_state={"x": torch.ones(2)}, export=({"family": "dcgan"}, {"w": torch.ones(1000)}), config={})
+    assert not (ck / "meta.json").exists() and not (ck / "generator.pt").exists()
+    with pytest.raises(CheckpointError):
+        verify(ck)
+
+
+def test_divergence_stops_with_a_named_reason(digits_prepared):
+    from ganpipe.config import load_config
+    from ganpipe.errors import TrainingError
+    from ganpipe.train.loop import run_training
+
+    cfg = load_config(REPO / "configs/dcgan-digits.yaml", TINY + ["train.steps=50", "faults.nan_loss_at_step=20"])
+    with pytest.raises(TrainingError, match="diverged at step 20: loss_d is nan"):
+        run_training(cfg, digits_prepared)
