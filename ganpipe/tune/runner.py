@@ -212,7 +212,7 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
         ck = m.get("checkpoint_path") or (r.checkpoint.path if r.checkpoint else None)
         status = "ERROR" if r.error else ("STOPPED_EARLY" if m.get("step", 0) < probe.train.steps else "FINISHED")
         val = m.get(f"eval.{metric}")
-        row = TrialRow(m.get("trial_id", trial_id), params, status, float(val) if val is not None else None, int(m.get("step", 0)), child, ck, str(r.error)[:500] if r.error else None)
+        row = TrialRow(m.get("trial_id", trial_id), params, status, float(val) if val is not None else None, int(m.get("step", 0)), child, ck, _reason(r.error))
         result.rows.append(row)
         if child and status == "STOPPED_EARLY":
             runs.set_tags(child, {"ganpipe.train_status": "STOPPED_EARLY"})
@@ -224,6 +224,17 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
         result.best_config = trial_config(base, sweep, best.params)
     log_summary(result)
     return result
+
+
+def _reason(err: BaseException | None) -> str | None:
+    """The root cause's one-line message out of Ray's wrapped traceback."""
+    if err is None:
+        return None
+    lines = [ln.strip() for ln in str(err).strip().splitlines() if ln.strip()]
+    for ln in reversed(lines):
+        if "Error:" in ln or "Exception:" in ln:
+            return ln[:500]
+    return (lines[-1] if lines else type(err).__name__)[:500]
 
 
 def _first_valid(base: dict[str, Any], sweep: SweepConfig) -> PipelineConfig:
