@@ -1,0 +1,72 @@
+"""ASHA against running every trial to the end, on the same space and budget.
+
+    python benchmarks/asha_vs_full.py [--config configs/toy-grid25.yaml --space configs/sweeps/toy-grid25-losses.yaml] [--steps N]
+
+Prints, per scheduler: best metric found, trials finished/stopped, compute spent (trial-steps)
+and wall time. Both sweeps run in one process on the same Ray instance.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from rich.console import Console
+from rich.table import Table
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--config", default="configs/dcgan-digits.yaml")
+    ap.add_argument("--space", default="configs/sweeps/dcgan-digits-arch.yaml")
+    ap.add_argument("--steps", type=int, default=1000)
+    ap.add_argument("--samples", type=int, default=6)
+    args = ap.parse_args()
+
+    import ray
+
+    from ganpipe import pipeline as stages
+    from ganpipe.config import load_config
+    from ganpipe.tune.runner import run_sweep
+    from ganpipe.tune.space import load_sweep
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    base = yaml.safe_load(Path(args.config).read_text())
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        import os
+
+        os.environ["GANPIPE_PROJECT"] = str(project)
+        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+        cfg = load_config(args.config, ["data.use_dvc=false"])
+        prepared = stages.prepare_stage(cfg, project)
+        for sched in ("asha", "fifo"):
+            sweep = load_sweep(args.space)
+            sweep.num_samples = args.samples if sweep.search != "grid" else sweep.num_samples
+            sweep.overrides = {**sweep.overrides, "train.steps": args.steps, "eval.every": max(args.steps // 8, 1), "train.log_every": max(args.steps // 8, 1), "train.checkpoint_every": max(args.steps // 8, 1), "data.use_dvc": False}
+            sweep.scheduler.name = sched
+            sweep.scheduler.grace_period = max(args.steps // 8, 1)
+            t0 = time.time()
+            res = run_sweep(base, sweep, prepared.path, project, name=f"bench-{sched}")
+            wall = time.time() - t0
+            best = res.best.metric if res.best else float("nan")
+            rows.append((sched, best, sum(r.status == "FINISHED" for r in res.rows), sum(r.status == "STOPPED_EARLY" for r in res.rows), sum(r.status == "ERROR" for r in res.rows), res.trial_steps, wall))
+    t = Table(title=f"ASHA vs full runs: {args.space}, {args.steps} steps/trial, {time.strftime('%Y-%m-%d')}")
+    for c in ("scheduler", f"best {res.metric}", "finished", "stopped early", "failed", "trial-steps", "wall s"):
+        t.add_column(c, justify="right")
+    for r in rows:
+        t.add_row(r[0], f"{r[1]:.4g}", *map(str, r[2:6]), f"{r[6]:.0f}")
+    Console().print(t)
+    a, f = rows
+    Console().print(f"ASHA spent {a[5] / max(f[5], 1):.0%} of the compute of full runs; best metric {a[1]:.4g} vs {f[1]:.4g}")
+
+
+if __name__ == "__main__":
+    main()
