@@ -254,6 +254,9 @@ def generate(
     out: Path = typer.Option(Path("samples.png"), help="PNG grid, or .npy for the raw array."),
     seed: int = typer.Option(0),
     labels: Optional[str] = typer.Option(None, help="Class ids for conditional models, e.g. 0,1,2 (cycled)."),
+    truncation: Optional[float] = typer.Option(None, help="Truncation threshold for BigGAN-style models."),
+    input_: Optional[Path] = typer.Option(None, "--input", help="Image or folder to translate (pix2pix, cyclegan)."),
+    direction: Optional[str] = typer.Option(None, help="AtoB or BtoA (cyclegan)."),
 ) -> None:
     """Sample from a registered model (or a checkpoint) to a PNG grid or a .npy array."""
     import numpy as np
@@ -263,8 +266,25 @@ def generate(
     if not 1 <= n <= MAX_SAMPLES:
         raise GanpipeError(f"-n {n} is out of range 1..{MAX_SAMPLES}")
     sampler = _load_sampler(model_uri)
+    kw: dict[str, Any] = {}
     lab = _parse_labels(labels, n, sampler.num_classes)
-    x = sampler.generate(n, seed=seed, **({"labels": lab} if lab is not None else {}))
+    if lab is not None:
+        kw["labels"] = lab
+    if truncation is not None:
+        if truncation <= 0:
+            raise GanpipeError("--truncation must be > 0")
+        kw["truncation"] = truncation
+    if direction is not None:
+        if direction not in ("AtoB", "BtoA"):
+            raise GanpipeError(f"--direction must be AtoB or BtoA, got {direction!r}")
+        kw["direction"] = direction
+    if input_ is not None:
+        kw["inputs"] = _load_inputs(input_, sampler.spec)
+        n = len(kw["inputs"])
+    try:
+        x = sampler.generate(n, seed=seed, **kw)
+    except (ValueError, TypeError) as e:
+        raise GanpipeError(f"cannot generate with this model: {e}") from None
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".npy":
         np.save(out, x.numpy())
@@ -275,6 +295,20 @@ def generate(
 
         save_grid(x, str(out))
     console.print(f"wrote {n} samples to {out}")
+
+
+def _load_inputs(path: Path, spec: dict[str, Any]) -> Any:
+    """An image or a folder of images as a tensor shaped for a translator's input."""
+    from ganpipe.data.images import list_images, load_images
+    from ganpipe.data.loading import images_to_tensor
+
+    if not path.exists():
+        raise GanpipeError(f"--input not found: {path}")
+    files = list_images(path) if path.is_dir() else [path]
+    if not files:
+        raise GanpipeError(f"no images in {path}")
+    channels = int(spec.get("in_channels", spec.get("channels", 3)))
+    return images_to_tensor(load_images(files, int(spec["image_size"]), channels))
 
 
 def _load_sampler(model_uri: str) -> Any:
