@@ -134,7 +134,10 @@ def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, pr
     runs.log_metrics(trained.run_id, {f"eval.{k}": v for k, v in values.items()}, step=cfg.train.steps)
     runs.log_dict(trained.run_id, {"values": values, "info": info}, "eval/metrics.json")
     if sampler.output_kind == "images":
-        runs.log_image(trained.run_id, image_grid(sampler.generate(64, seed=cfg.eval.seed)), "eval/samples.png")
+        from ganpipe.data.loading import load_tensors
+
+        real = load_tensors(prepared.path, "test") if sampler.needs_inputs else None
+        runs.log_image(trained.run_id, image_grid(sampler.preview(64, seed=cfg.eval.seed, real=real)), "eval/samples.png")
     model_uri = log_generator(trained.run_id, trained.checkpoint)
     runs.set_tags(trained.run_id, {"ganpipe.eval_status": "FINISHED", "ganpipe.model_uri": model_uri})
     runs.end_run(trained.run_id, "FINISHED")

@@ -93,6 +93,7 @@ class Sampler(ABC):
     """Generates from an exported generator; what the MLflow model wraps."""
 
     output_kind: ClassVar[str] = "images"  # images | points
+    needs_inputs: ClassVar[bool] = False  # translators: generate() requires `inputs`
 
     def __init__(self, spec: dict[str, Any], generator: nn.Module, device: torch.device | str = "cpu"):
         self.spec = spec
@@ -119,6 +120,18 @@ class Sampler(ABC):
         **kwargs: Any,
     ) -> Tensor:
         """n samples as a float tensor on the CPU: images N x C x H x W in [-1, 1], or N x 2 points."""
+
+    def preview(self, n: int = 64, seed: int = 0, real: Batch | None = None) -> Tensor:
+        """Samples for a grid: translators show input/output pairs of real inputs side by side."""
+        if not self.needs_inputs:
+            return self.generate(n, seed=seed)
+        if real is None or "image" not in real:
+            raise ValueError("a translator's preview needs real inputs")
+        x = real["image"][: max(n // 2, 1)].cpu()
+        y = self.generate(len(x), seed=seed, inputs=x)
+        if x.shape[1] != y.shape[1]:
+            x = x.expand(-1, y.shape[1], -1, -1) if x.shape[1] == 1 else x[:, : y.shape[1]]
+        return torch.stack([x, y], 1).flatten(0, 1)  # [in0, out0, in1, out1, ...]
 
     @property
     def num_classes(self) -> int:

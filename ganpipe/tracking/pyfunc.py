@@ -19,7 +19,8 @@ MODEL_CODE = Path(__file__).with_name("generator_model.py")
 def log_generator(run_id: str, checkpoint_dir: str | Path, name: str = "generator") -> str:
     """Log the checkpoint's exported generator as an MLflow model under `run_id`; returns its URI."""
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.types import ColSpec, DataType, Schema, TensorSpec
+    from mlflow.types.schema import Array
 
     from ganpipe.tracking.store import tracking_uri
     from ganpipe.train.checkpoint import verify
@@ -28,10 +29,21 @@ def log_generator(run_id: str, checkpoint_dir: str | Path, name: str = "generato
     verify(ck)
     spec = json.loads((ck / "spec.json").read_text())
     shape = (-1, 2) if spec.get("output_kind") == "points" else (-1, spec["channels"], spec["image_size"], spec["image_size"])
-    signature = ModelSignature(
-        inputs=Schema([ColSpec("long", "n"), ColSpec("long", "seed", required=False)]),
-        outputs=Schema([TensorSpec(np.dtype(np.float32), shape)]),
-    )
+    cols = [
+        ColSpec("long", "n"),
+        ColSpec("long", "seed", required=False),
+        ColSpec(Array(DataType.long), "labels", required=False),
+        ColSpec("double", "truncation", required=False),
+        ColSpec("string", "direction", required=False),
+        ColSpec(Array(DataType.double), "inputs", required=False),
+    ]
+    signature = ModelSignature(inputs=Schema(cols), outputs=Schema([TensorSpec(np.dtype(np.float32), shape)]))
+    example = {"n": [2], "seed": [0]}
+    from ganpipe.gans.base import SAMPLERS
+
+    if SAMPLERS.get(spec["family"]).needs_inputs:  # translators need an input image
+        size = int(spec.get("in_channels", spec.get("channels", 1))) * int(spec["image_size"]) ** 2
+        example["inputs"] = [[0.0] * size]
     mlflow.set_tracking_uri(tracking_uri())
     with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -40,7 +52,7 @@ def log_generator(run_id: str, checkpoint_dir: str | Path, name: str = "generato
             python_model=str(MODEL_CODE),
             artifacts={"generator": str(ck / "generator.pt"), "spec": str(ck / "spec.json")},
             signature=signature,
-            input_example=pd.DataFrame({"n": [2], "seed": [0]}),
+            input_example=pd.DataFrame(example),
             pip_requirements=["ganpipe", "torch", "numpy", "pandas"],
         )
     return info.model_uri

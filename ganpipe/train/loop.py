@@ -154,7 +154,7 @@ def run_training(
         if rank == 0 and sink is not None:
             sink.log_metrics({k: v for k, v in metrics.items() if k != "step"}, step)
             if step % t.sample_every == 0 or last:
-                sink.log_samples(recipe.sampler().generate(64, seed=0), step)
+                sink.log_samples(recipe.sampler().preview(64, seed=0, real={k: v[:32] for k, v in data.items()}), step)
         if reporter is None:
             continue
         if ckpt_due:

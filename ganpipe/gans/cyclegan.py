@@ -1,0 +1,248 @@
+"""CycleGAN recipe (Zhu et al. 2017): unpaired translation between image domains A and B.
+
+Two generators G_AB, G_BA and two PatchGAN discriminators D_A, D_B. Without pairs, the
+adversarial losses only say "looks like the other domain"; the cycle loss
+lambda * (|G_BA(G_AB(a)) - a| + |G_AB(G_BA(b)) - b|) ties each output to its input, and the
+identity loss 0.5 * lambda * (|G_AB(b) - b| + |G_BA(a) - a|) keeps colours/tones that need not
+change. As in the paper: LSGAN loss (set in the config), lambda = 10, Adam(2e-4, 0.5), D
+trained on a history of 50 generated images per direction (Shrivastava et al. 2017) so it does
+not chase G's latest output, and the learning rate held, then decayed linearly to 0 over the
+second half of training.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from ganpipe.errors import ConfigError
+from ganpipe.gans.base import FAMILIES, SAMPLERS, NextBatch, Recipe, Sampler
+from ganpipe.gans.pix2pix import (
+    check_inputs,
+    check_patch_discriminator,
+    discriminator_loss,
+    optimizer_step,
+    require_source_kind,
+    translate,
+)
+from ganpipe.losses import LOSSES, clip_weights
+from ganpipe.models.cyclegan import TranslatorPair, patch_discriminator
+
+DIRECTIONS = ("AtoB", "BtoA")
+
+
+class CycleGANParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    g_width: int = Field(64, ge=4)  # filters of the c7s1 layer (ngf)
+    d_width: int = Field(64, ge=4)
+    n_blocks: int = Field(9, ge=0)  # residual blocks: 6 for 128px, 9 for 256px in the paper
+    n_down: int = Field(2, ge=0, le=4)  # stride-2 downsamplings before the residual blocks
+    d_layers: int = Field(3, ge=1, le=6)
+    lambda_cycle: float = Field(10.0, ge=0.0)
+    lambda_identity: float = Field(0.5, ge=0.0)  # as a fraction of lambda_cycle
+    pool_size: int = Field(50, ge=0)  # 0 disables the history pool
+    decay_start: float = Field(0.5, ge=0.0, le=1.0)  # fraction of train.steps at constant LR
+
+
+class ImagePool:
+    """History of generated images (Shrivastava et al. 2017): each incoming image is either
+    passed through, or (with probability 1/2 once the pool is full) swapped for a stored one."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self.images: Tensor | None = None  # [<=size, C, H, W]
+
+    def query(self, batch: Tensor) -> Tensor:
+        if self.size == 0:
+            return batch
+        out = []
+        for img in batch.detach():
+            img = img.unsqueeze(0)
+            n = 0 if self.images is None else len(self.images)
+            if n < self.size:
+                self.images = img.clone() if self.images is None else torch.cat([self.images, img])
+                out.append(img)
+            elif torch.rand(()) < 0.5:
+                j = int(torch.randint(n, ()))
+                out.append(self.images[j : j + 1].clone())
+                self.images[j] = img[0]
+            else:
+                out.append(img)
+        return torch.cat(out)
+
+    def state(self) -> Tensor | None:
+        return None if self.images is None else self.images.cpu()
+
+    def load(self, images: Tensor | None, device: torch.device) -> None:
+        self.images = None if images is None else images.to(device)
+
+
+class CycleGANSampler(Sampler):
+    needs_inputs = True
+    @staticmethod
+    def build_generator(spec: dict[str, Any]) -> nn.Module:
+        p = spec["params"]
+        return TranslatorPair(spec["channels"], p["g_width"], p["n_blocks"], p["n_down"])
+
+    @torch.no_grad()
+    def generate(
+        self,
+        n: int,
+        seed: int = 0,
+        labels: Tensor | None = None,
+        inputs: Tensor | None = None,
+        direction: str = "AtoB",
+        **kw: Any,
+    ) -> Tensor:
+        """Translate `inputs` (cycled to n rows) with G_AB (direction="AtoB") or G_BA ("BtoA")."""
+        if direction not in DIRECTIONS:
+            raise ValueError(f"direction must be one of {', '.join(DIRECTIONS)}, got {direction!r}")
+        s = self.spec
+        x = check_inputs(inputs, n, s["channels"], s["image_size"], "cyclegan")
+        g = self.generator.G_AB if direction == "AtoB" else self.generator.G_BA
+        return translate(g, x, self.device)
+
+
+@FAMILIES.register("cyclegan")
+class CycleGANRecipe(Recipe):
+    Params = CycleGANParams
+    data_kinds = ("unpaired",)
+    sampler_cls = CycleGANSampler
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        p = CycleGANParams.model_validate(cfg.model.params)
+        require_source_kind(cfg, "unpaired")
+        s, f = cfg.data.image_size, 2**p.n_down
+        if s % f or s // f < 2:
+            raise ConfigError(
+                f"data.image_size={s} does not fit model.params.n_down={p.n_down} (needs a multiple of {f}, at least {2 * f})",
+                hint="use e.g. 16, 32, 64, 128 or 256 pixels, or fewer downsamplings",
+            )
+        check_patch_discriminator(cfg, p.d_layers)
+        if cfg.loss.n_critic != 1:
+            raise ConfigError(
+                "cyclegan runs one D step per G step (D learns from the image history pool)",
+                hint="set loss.n_critic=1",
+            )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        p, c = self.params, self.info.channels
+        self.loss = LOSSES.get(self.cfg.loss.name)
+        self.G = TranslatorPair(c, p.g_width, p.n_blocks, p.n_down).to(self.device)
+        self.D_A = patch_discriminator(c, p.d_width, p.d_layers).to(self.device)  # real A vs G_BA(b)
+        self.D_B = patch_discriminator(c, p.d_width, p.d_layers).to(self.device)  # real B vs G_AB(a)
+        for m in (self.G, self.D_A, self.D_B):
+            if self.cfg.train.channels_last:
+                m.to(memory_format=torch.channels_last)
+            self.sync.broadcast(m)
+        o = self.cfg.optim
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+        self.opt_d = torch.optim.Adam(
+            itertools.chain(self.D_A.parameters(), self.D_B.parameters()), lr=o.lr_d, betas=(o.beta1, o.beta2)
+        )
+        steps, hold = self.cfg.train.steps, int(round(p.decay_start * self.cfg.train.steps))
+
+        def factor(t: int) -> float:  # t = G steps done; 1 until `hold`, then linearly to 0 at `steps`
+            return 1.0 if t < hold else max(0.0, (steps - t) / max(steps - hold, 1))
+
+        self.sched_g = torch.optim.lr_scheduler.LambdaLR(self.opt_g, factor)
+        self.sched_d = torch.optim.lr_scheduler.LambdaLR(self.opt_d, factor)
+        self.pool_a, self.pool_b = ImagePool(p.pool_size), ImagePool(p.pool_size)
+
+    def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
+        p, lc = self.params, self.cfg.loss
+        batch = next_batch()
+        a, b = batch["image"], batch["image_b"]  # [N, C, S, S] each, unrelated rows
+        G_AB, G_BA = self.G.G_AB, self.G.G_BA
+
+        # G step: both generators together (D frozen).
+        self.D_A.requires_grad_(False)
+        self.D_B.requires_grad_(False)
+        with self.autocast():
+            fake_b, fake_a = G_AB(a), G_BA(b)
+            rec_a, rec_b = G_BA(fake_b), G_AB(fake_a)
+            loss_adv = self.loss.g_loss(self.D_B(fake_b)) + self.loss.g_loss(self.D_A(fake_a))
+            loss_cycle = _l1(rec_a, a) + _l1(rec_b, b)
+            loss_g = loss_adv + p.lambda_cycle * loss_cycle
+            loss_idt = torch.zeros((), device=self.device)
+            if p.lambda_identity > 0:
+                loss_idt = _l1(G_AB(b), b) + _l1(G_BA(a), a)
+                loss_g = loss_g + p.lambda_identity * p.lambda_cycle * loss_idt
+        optimizer_step(self.opt_g, [self.G], loss_g, self.sync, self.cfg.optim.grad_clip)
+
+        # D step: each D on real images vs a draw from its history pool.
+        self.D_A.requires_grad_(True)
+        self.D_B.requires_grad_(True)
+        with self.autocast():
+            loss_da, pen_a, da_real, da_fake = discriminator_loss(self.loss, self.D_A, a, self.pool_a.query(fake_a), lc)
+            loss_db, pen_b, db_real, db_fake = discriminator_loss(self.loss, self.D_B, b, self.pool_b.query(fake_b), lc)
+            loss_d = loss_da + loss_db
+            penalty = pen_a + pen_b
+        optimizer_step(self.opt_d, [self.D_A, self.D_B], loss_d + penalty, self.sync, self.cfg.optim.grad_clip)
+        if self.loss.weight_clip:
+            clip_weights(self.D_A, lc.clip_value)
+            clip_weights(self.D_B, lc.clip_value)
+        lr = torch.tensor(self.opt_g.param_groups[0]["lr"])
+        self.sched_g.step()
+        self.sched_d.step()
+        return {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "loss_g_adv": loss_adv.detach(),
+            "loss_cycle": loss_cycle.detach(),
+            "loss_identity": loss_idt.detach(),
+            "penalty": penalty.detach(),
+            "d_real": 0.5 * (da_real.detach().float().mean() + db_real.detach().float().mean()),
+            "d_fake": 0.5 * (da_fake.detach().float().mean() + db_fake.detach().float().mean()),
+            "fake_std": fake_b.detach().float().std(dim=0).mean(),
+            "lr_g": lr,
+        }
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G_AB": self.G.G_AB, "G_BA": self.G.G_BA, "D_A": self.D_A, "D_B": self.D_B}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def extra_state(self) -> dict[str, Any]:
+        return {
+            "sched_g": self.sched_g.state_dict(),
+            "sched_d": self.sched_d.state_dict(),
+            "pool_a": self.pool_a.state(),
+            "pool_b": self.pool_b.state(),
+        }
+
+    def load_extra_state(self, state: dict[str, Any]) -> None:
+        if "sched_g" in state:
+            self.sched_g.load_state_dict(state["sched_g"])
+            self.sched_d.load_state_dict(state["sched_d"])
+        self.pool_a.load(state.get("pool_a"), self.device)
+        self.pool_b.load(state.get("pool_b"), self.device)
+
+    def export(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        spec = {
+            "family": "cyclegan",
+            "output_kind": "images",
+            "z_dim": 0,
+            "channels": self.info.channels,
+            "in_channels": self.info.channels,
+            "out_channels": self.info.channels,
+            "image_size": self.info.image_size,
+            "num_classes": 0,
+            "directions": list(DIRECTIONS),
+            "params": self.params.model_dump(),
+        }
+        return spec, self.G.state_dict()  # keys G_AB.* and G_BA.*
+
+
+def _l1(x: Tensor, y: Tensor) -> Tensor:
+    return (x.float() - y.float()).abs().mean()
+
+
+SAMPLERS.add("cyclegan", CycleGANSampler)

@@ -1,0 +1,245 @@
+"""Pix2Pix recipe (Isola et al. 2017): paired image-to-image translation.
+
+G maps an input image to its target; a PatchGAN D sees (input, output) pairs, so it judges
+whether the output fits *this* input. G minimises adversarial loss + lambda_L1 * L1(G(x), y):
+L1 gets the low frequencies right, the patch adversary the high-frequency detail. The paper
+used the non-saturating GAN loss (the config default), lambda_L1 = 100 and Adam(2e-4, 0.5).
+
+Helpers shared with CycleGAN (source-kind check, discriminator loss, batched translation)
+live here too.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from ganpipe.errors import ConfigError
+from ganpipe.gans.base import FAMILIES, SAMPLERS, NextBatch, Recipe, Sampler
+from ganpipe.losses import LOSSES, AdversarialLoss, clip_weights, gradient_penalty, r1_penalty
+from ganpipe.models.pix2pix import PatchDiscriminator, UNetGenerator, patch_output_size, unet_depth
+
+
+class Pix2PixParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    g_width: int = Field(64, ge=4)  # U-Net filters at the outermost level (ngf)
+    d_width: int = Field(64, ge=4)  # PatchGAN filters of the first layer (ndf)
+    d_layers: int = Field(3, ge=1, le=6)  # PatchGAN stride-2 layers: 3 = 70x70 patches
+    norm: Literal["batch", "instance"] = "batch"
+    dropout: float = Field(0.5, ge=0.0, lt=1.0)  # G's only noise source
+    dropout_layers: int = Field(3, ge=0)  # decoder layers nearest the bottleneck with dropout
+    lambda_l1: float = Field(100.0, ge=0.0)
+    sample_dropout: bool = False  # keep dropout on when sampling (the paper's test-time noise)
+
+
+# -- shared with CycleGAN -------------------------------------------------------------------
+
+def require_source_kind(cfg: Any, kind: str) -> None:
+    """Reject a data.source whose registered kind is not `kind`, naming the sources that fit."""
+    from ganpipe.data.sources import IMPORTERS, SOURCES, resolve
+
+    src, _ = resolve(cfg.data.source)  # an unknown name is an UnknownNameError (a ConfigError)
+    if src.kind == kind:
+        return
+    fits = [n for n in SOURCES.names() if SOURCES.get(n).kind == kind]
+    fits += [f"{n}:PATH" for n in IMPORTERS.names() if IMPORTERS.get(n).kind == kind]
+    raise ConfigError(
+        f"family {cfg.model.family} trains on {kind} data, but data.source {cfg.data.source!r} is {src.kind!r}",
+        hint=f"use a {kind} source: {', '.join(fits) or '(none registered)'}",
+    )
+
+
+def check_patch_discriminator(cfg: Any, d_layers: int) -> None:
+    if patch_output_size(cfg.data.image_size, d_layers) < 1:
+        best = max((n for n in range(1, 7) if patch_output_size(cfg.data.image_size, n) >= 1), default=None)
+        raise ConfigError(
+            f"model.params.d_layers={d_layers} downsamples {cfg.data.image_size}px images below one patch",
+            hint=f"set model.params.d_layers={best}" if best else "use larger images (at least 8px)",
+        )
+
+
+def discriminator_loss(
+    loss: AdversarialLoss, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, lc: Any
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(D loss, penalty, D(real), D(fake)) for any registered loss, with its GP / R1 penalty.
+
+    The papers halve D's objective; under Adam a constant factor only interacts with eps, so
+    the registered losses are used as they are.
+    """
+    fake = fake.detach()
+    if lc.r1_weight > 0:
+        real = real.detach().requires_grad_(True)
+    d_real, d_fake = critic(real), critic(fake.to(real.dtype))
+    loss_d = loss.d_loss(d_real, d_fake)
+    penalty = torch.zeros((), device=real.device)
+    if loss.gradient_penalty:
+        penalty = lc.gp_weight * gradient_penalty(critic, real, fake.float())
+    if lc.r1_weight > 0:
+        penalty = penalty + 0.5 * lc.r1_weight * r1_penalty(d_real, real)
+    return loss_d, penalty, d_real, d_fake
+
+
+def optimizer_step(opt: torch.optim.Optimizer, modules: list[nn.Module], loss: Tensor, sync: Any, clip: float | None) -> None:
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    for m in modules:
+        sync.grads(m)
+    if clip:
+        torch.nn.utils.clip_grad_norm_([p for m in modules for p in m.parameters()], clip)
+    opt.step()
+
+
+def check_inputs(inputs: Tensor | None, n: int, channels: int, image_size: int, family: str) -> Tensor:
+    """Validate `inputs` (N x C x H x W in [-1, 1]) and cycle them to n rows; 1-channel inputs are
+    replicated when the model takes 3 channels (grayscale photos for a colouriser)."""
+    if inputs is None:
+        raise ValueError(
+            f"{family} translates images: inputs are required "
+            f"(pass inputs=N x {channels} x {image_size} x {image_size} float images in [-1, 1])"
+        )
+    x = torch.as_tensor(inputs).float()
+    if x.dim() == 3:
+        x = x.unsqueeze(0)
+    if x.dim() == 4 and x.shape[1] == 1 and channels == 3:
+        x = x.expand(-1, 3, -1, -1)
+    want = (channels, image_size, image_size)
+    if x.dim() != 4 or tuple(x.shape[1:]) != want or len(x) == 0:
+        raise ValueError(f"{family} expects inputs of shape N x {' x '.join(map(str, want))}, got {tuple(x.shape)}")
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    return x[torch.arange(n) % len(x)]  # [n, C, S, S]
+
+
+@torch.no_grad()
+def translate(g: Callable[[Tensor], Tensor], x: Tensor, device: torch.device, chunk: int = 256) -> Tensor:
+    return torch.cat([g(x[i : i + chunk].to(device)).float().cpu() for i in range(0, len(x), chunk)])
+
+
+# -- Pix2Pix ---------------------------------------------------------------------------------
+
+class Pix2PixSampler(Sampler):
+    needs_inputs = True
+    @staticmethod
+    def build_generator(spec: dict[str, Any]) -> nn.Module:
+        p = spec["params"]
+        return UNetGenerator(
+            spec["in_channels"], spec["out_channels"], spec["image_size"], p["g_width"], p["norm"], p["dropout"], p["dropout_layers"]
+        )
+
+    @torch.no_grad()
+    def generate(self, n: int, seed: int = 0, labels: Tensor | None = None, inputs: Tensor | None = None, **kw: Any) -> Tensor:
+        """G(inputs) cycled to n rows: [n, out_channels, S, S]. `seed` drives dropout when
+        params.sample_dropout is on; otherwise the translation is deterministic."""
+        s = self.spec
+        x = check_inputs(inputs, n, s["in_channels"], s["image_size"], "pix2pix")
+        noisy = bool(s["params"].get("sample_dropout"))
+        for m in self.generator.modules():
+            if isinstance(m, nn.Dropout):
+                m.train(noisy)
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            torch.manual_seed(seed)
+            return translate(self.generator, x, self.device)
+
+
+@FAMILIES.register("pix2pix")
+class Pix2PixRecipe(Recipe):
+    Params = Pix2PixParams
+    data_kinds = ("paired",)
+    sampler_cls = Pix2PixSampler
+
+    @classmethod
+    def check_config(cls, cfg: Any) -> None:
+        p = Pix2PixParams.model_validate(cfg.model.params)
+        require_source_kind(cfg, "paired")
+        try:
+            unet_depth(cfg.data.image_size)
+        except ValueError:
+            raise ConfigError(
+                f"data.image_size={cfg.data.image_size} is not supported by pix2pix (the U-Net halves it down to 1x1)",
+                hint="use a power of two: 8, 16, 32, 64, 128 or 256",
+            ) from None
+        check_patch_discriminator(cfg, p.d_layers)
+        if LOSSES.get(cfg.loss.name).gradient_penalty and p.norm == "batch":
+            raise ConfigError(
+                "loss wgan-gp with BatchNorm in D: the gradient penalty is per sample and BatchNorm mixes samples",
+                hint="set model.params.norm=instance",
+            )
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        p, i = self.params, self.info
+        self.in_channels = self.out_channels = i.channels  # prepare stores input and target alike
+        self.loss = LOSSES.get(self.cfg.loss.name)
+        self.G = UNetGenerator(i.channels, i.channels, i.image_size, p.g_width, p.norm, p.dropout, p.dropout_layers).to(self.device)
+        self.D = PatchDiscriminator(2 * i.channels, p.d_width, p.d_layers, p.norm).to(self.device)
+        if self.cfg.train.channels_last:
+            self.G.to(memory_format=torch.channels_last)
+            self.D.to(memory_format=torch.channels_last)
+        self.sync.broadcast(self.G)
+        self.sync.broadcast(self.D)
+        o = self.cfg.optim
+        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
+        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+
+    def _d(self, a: Tensor) -> Callable[[Tensor], Tensor]:
+        """D conditioned on the input a: [N, Cin, S, S]; judges b: [N, Cout, S, S] -> [N, 1, P, P]."""
+        return lambda b: self.D(torch.cat([a, b.to(a.dtype)], dim=1))
+
+    def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
+        lc = self.cfg.loss
+        self.G.train()
+        self.D.requires_grad_(True)
+        for _ in range(lc.n_critic):
+            batch = next_batch()
+            a, b = batch["image"], batch["target"]  # [N, C, S, S] each
+            with torch.no_grad(), self.autocast():
+                fake = self.G(a)
+            with self.autocast():
+                loss_d, penalty, d_real, d_fake = discriminator_loss(self.loss, self._d(a), b, fake, lc)
+            optimizer_step(self.opt_d, [self.D], loss_d + penalty, self.sync, self.cfg.optim.grad_clip)
+            if self.loss.weight_clip:
+                clip_weights(self.D, lc.clip_value)
+
+        self.D.requires_grad_(False)
+        with self.autocast():
+            fake = self.G(a)
+            loss_adv = self.loss.g_loss(self._d(a)(fake))
+            loss_l1 = (fake.float() - b.float()).abs().mean()
+            loss_g = loss_adv + self.params.lambda_l1 * loss_l1
+        optimizer_step(self.opt_g, [self.G], loss_g, self.sync, self.cfg.optim.grad_clip)
+        return {
+            "loss_d": loss_d.detach(),
+            "loss_g": loss_g.detach(),
+            "loss_g_adv": loss_adv.detach(),
+            "loss_l1": loss_l1.detach(),
+            "penalty": penalty.detach(),
+            "d_real": d_real.detach().float().mean(),
+            "d_fake": d_fake.detach().float().mean(),
+            "fake_std": fake.detach().float().std(dim=0).mean(),
+        }
+
+    def modules(self) -> dict[str, nn.Module]:
+        return {"G": self.G, "D": self.D}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"G": self.opt_g, "D": self.opt_d}
+
+    def export(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
+        spec = {
+            "family": "pix2pix",
+            "output_kind": "images",
+            "z_dim": 0,
+            "channels": self.out_channels,
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "image_size": self.info.image_size,
+            "num_classes": 0,
+            "params": self.params.model_dump(),
+        }
+        return spec, self.G.state_dict()
+
+
+SAMPLERS.add("pix2pix", Pix2PixSampler)
