@@ -25,6 +25,7 @@ demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ganpipe pipeline run $(CONFIG)
 
 test: install
+	bash scripts/install-browser.sh
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: install

@@ -138,6 +138,11 @@ def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, pr
 
         real = load_tensors(prepared.path, "test") if sampler.needs_inputs else None
         runs.log_image(trained.run_id, image_grid(sampler.preview(64, seed=cfg.eval.seed, real=real)), "eval/samples.png")
+    from ganpipe.evaluate.metrics import EvalContext
+    from ganpipe.tracking.cards import enrich_run
+
+    ctx = EvalContext(sampler, prepared.path, project / ".ganpipe" / "cache", cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
+    enrich_run(trained.run_id, sampler, ctx, values, info)
     model_uri = log_generator(trained.run_id, trained.checkpoint)
     runs.set_tags(trained.run_id, {"ganpipe.eval_status": "FINISHED", "ganpipe.model_uri": model_uri})
     runs.end_run(trained.run_id, "FINISHED")
@@ -173,5 +178,10 @@ def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared
         tags,
         description=f"{cfg.model.family} on {cfg.data.key}, loss {cfg.loss.name}, {cfg.train.steps} steps (run {evaluated.run_id}).",
     )
+    from ganpipe.tracking.cards import card_for_version
+
+    card_for_version(reg.name, reg.version)
+    if reg.alias == registry.CHAMPION and reg.previous_champion:
+        card_for_version(reg.name, reg.previous_champion)  # its card no longer lists champion
     runs.set_tags(evaluated.run_id, {"ganpipe.registered_version": f"{reg.name}/{reg.version}"})
     return Registered(reg.name, reg.version, reg.alias, reg.reason)

@@ -1,0 +1,137 @@
+"""The evaluation suite on the digits: clear offline failure for Inception metrics, copies flagged
+by memorisation and precision, classifier KID near zero for real against real.
+
+Any fixed feature extractor shows these properties, so the classifier cache is seeded with an
+untrained (seeded) SmallClassifier instead of spending a minute training one.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import ganpipe.evaluate.metrics_suite  # noqa: F401  (registers the suite)
+from ganpipe.data.loading import load_manifest, load_tensors
+from ganpipe.errors import ConfigError
+from ganpipe.evaluate.metrics import METRICS, EvalContext, evaluate
+from ganpipe.gans.base import Sampler
+
+STEPS = 7  # classifier cache key only: nothing is trained
+
+
+def seed_classifier(data_dir: Path, cache_dir: Path, steps: int = STEPS) -> None:
+    """Put a seeded untrained classifier where load_or_train looks for this data set's one."""
+    from ganpipe.evaluate.classifier import SmallClassifier
+
+    m = load_manifest(data_dir)
+    torch.manual_seed(0)
+    model = SmallClassifier(m["channels"], m["num_classes"])
+    folder = cache_dir / "classifiers"
+    folder.mkdir(parents=True, exist_ok=True)
+    key = f"{m['fingerprint'][:16]}-s{steps}-seed0"
+    torch.save(model.state_dict(), folder / f"{key}.pt")
+    (folder / f"{key}.json").write_text(json.dumps({"test_accuracy": 0.0}))
+
+
+class ImagesSampler(Sampler):
+    """A 'generator' that hands out given images: the training set (a perfect copier) or noise."""
+
+    def __init__(self, images: torch.Tensor):
+        super().__init__({"family": "fixed", "z_dim": 0, "num_classes": 0}, torch.nn.Identity())
+        self.images = images
+
+    @staticmethod
+    def build_generator(spec):
+        return torch.nn.Identity()
+
+    def generate(self, n, seed=0, labels=None, inputs=None, **kw):
+        idx = torch.randperm(len(self.images), generator=torch.Generator().manual_seed(seed))[:n]
+        return self.images[idx]
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory, digits_prepared) -> Path:
+    folder = tmp_path_factory.mktemp("eval-cache")
+    seed_classifier(digits_prepared, folder)
+    return folder
+
+
+def context(sampler: Sampler, data: Path, cache: Path, n: int = 400) -> EvalContext:
+    return EvalContext(sampler, data, cache, num_samples=n, seed=3, classifier_steps=STEPS)
+
+
+@pytest.fixture(scope="module")
+def train_images(digits_prepared) -> torch.Tensor:
+    return load_tensors(digits_prepared, "train")["image"]
+
+
+@pytest.fixture(scope="module")
+def noise_images(train_images) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    return torch.rand(train_images.shape, generator=g) * 2 - 1
+
+
+@pytest.mark.parametrize("metric", ["fid", "kid", "is"])
+def test_missing_inception_weights_is_a_clear_error_without_download(metric, monkeypatch, tmp_path, digits_prepared, cache):
+    def no_download(*a, **k):
+        raise AssertionError("a download was attempted")
+
+    class NoSampling(ImagesSampler):
+        def generate(self, *a, **k):
+            raise AssertionError("samples were generated before the weights were checked")
+
+    monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
+    monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    ctx = context(NoSampling(torch.zeros(4, 1, 16, 16)), digits_prepared, cache)
+
+    monkeypatch.setenv("GANPIPE_INCEPTION_WEIGHTS", str(tmp_path / "missing.pth"))
+    t0 = time.perf_counter()
+    with pytest.raises(ConfigError, match="Inception weights not found") as e:
+        METRICS.get(metric)(ctx)
+    assert time.perf_counter() - t0 < 5
+    assert "GANPIPE_INCEPTION_WEIGHTS" in e.value.hint and "never downloads" in e.value.message
+    assert str(tmp_path / "missing.pth") in e.value.message
+
+    monkeypatch.delenv("GANPIPE_INCEPTION_WEIGHTS")
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty hub cache
+    with pytest.raises(ConfigError, match="torch hub cache"):
+        METRICS.get(metric)(ctx)
+
+
+def test_copying_sampler_is_flagged_and_an_unrelated_one_is_not(digits_prepared, cache, train_images, noise_images):
+    copier, _ = evaluate(context(ImagesSampler(train_images), digits_prepared, cache), ["pr", "memorisation"])
+    noise, info = evaluate(context(ImagesSampler(noise_images), digits_prepared, cache), ["pr", "memorisation"])
+
+    assert copier["memorisation_share"] > 0.95 and copier["memorisation_median_ratio"] == 0.0
+    assert noise["memorisation_share"] == 0.0
+    assert copier["memorisation_share_real"] == noise["memorisation_share_real"] < 0.05  # real images: not copies
+    # Training images are as real as the reference set; noise is off the real manifold.
+    assert copier["precision"] > 0.8 and copier["recall"] > 0.8
+    assert noise["precision"] < 0.2 and noise["coverage"] < 0.2
+    assert abs(copier["precision"] - copier["precision_real"]) < 0.1
+    for name in ("pr", "memorisation"):
+        assert {"extractor", "n_fake", "floor"} <= set(info[name]), info[name]
+        assert info[name]["n_fake"] == 400 and "classifier" in info[name]["extractor"]
+    assert info["pr"]["floor"]["precision"] == noise["precision_real"]
+
+
+def test_kid_classifier_is_near_zero_for_real_against_real(digits_prepared, cache, train_images, noise_images):
+    real, info = evaluate(context(ImagesSampler(train_images), digits_prepared, cache, n=200), ["kid_classifier"])
+    noise, _ = evaluate(context(ImagesSampler(noise_images), digits_prepared, cache, n=200), ["kid_classifier"])
+    scale = noise["kid_classifier"]
+    assert scale > 0
+    assert abs(real["kid_classifier"]) < 0.02 * scale
+    assert abs(real["kid_classifier_floor"]) < 0.02 * scale
+    assert info["kid_classifier"]["floor"] == real["kid_classifier_floor"]
+    assert info["kid_classifier"]["n_fake"] == 200 and info["kid_classifier"]["subset_size"] == 200
+
+
+def test_suite_names_are_registered_and_cis_is_not_redefined():
+    import ganpipe.evaluate.metrics_conditional as conditional
+
+    assert {"fid", "kid", "is", "pr", "memorisation", "kid_classifier"} <= set(METRICS.names())
+    assert METRICS.get("cis") is conditional.classifier_inception_score
