@@ -187,7 +187,8 @@ def pipeline_serve(
     params = {"config_path": str(config.resolve()), "overrides": list(set_ or []), "project": str(Path.cwd())}
     schedule = {"cron": cron} if cron else {"interval": interval}
     console.print(f"serving {cfg.name} ({cron or f'every {interval}s'}); Ctrl-C to stop")
-    pipeline_flow.serve(name=name or cfg.name, parameters=params, pause_on_shutdown=False, **schedule)
+    # limit=1: a scheduled run never overlaps the previous one (it waits instead).
+    pipeline_flow.serve(name=name or cfg.name, parameters=params, pause_on_shutdown=False, limit=1, **schedule)
 
 
 @app.command()

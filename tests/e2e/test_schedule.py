@@ -75,11 +75,11 @@ def deployment_names(api):
 
 
 def test_scheduled_runs_complete_and_failures_are_visible(project, prefect_api, tmp_path):
-    ok = serve(project, prefect_api, ["--interval", "3600", "--name", "nightly", *sum((["--set", o] for o in TINY), [])], tmp_path / "ok.log")
+    ok = serve(project, prefect_api, ["--interval", "30", "--name", "nightly", *sum((["--set", o] for o in TINY), [])], tmp_path / "ok.log")
     bad_set = TINY + ["data.source=imagefolder:/nonexistent/images", "name=broken"]
     bad = serve(project, prefect_api, ["--interval", "8", "--name", "broken", *sum((["--set", o] for o in bad_set), [])], tmp_path / "bad.log")
     try:
-        deadline = time.time() + 420
+        deadline = time.time() + 900
         while time.time() < deadline:
             names = deployment_names(prefect_api)
             runs = flow_runs(prefect_api)
