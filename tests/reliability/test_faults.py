@@ -120,9 +120,14 @@ def test_killed_pipeline_rerun_skips_finished_stages(project, ray_session, prefe
     deadline = time.time() + 400
     while time.time() < deadline and proc.poll() is None:
         if db.exists():
+            # Plain read-only SQL: an MlflowClient here could race the other process's schema set-up.
+            import sqlite3
+
             try:
-                runs = MlflowClient(f"sqlite:///{db}").search_runs(["1"], filter_string="tags.`ganpipe.train_status` = 'FINISHED'")
-            except Exception:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+                runs = con.execute("select 1 from tags where key = 'ganpipe.train_status' and value = 'FINISHED'").fetchall()
+                con.close()
+            except sqlite3.Error:
                 runs = []
             if runs:
                 os.killpg(proc.pid, signal.SIGKILL)  # between train and evaluate/register
