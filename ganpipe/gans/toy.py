@@ -25,8 +25,7 @@ class ToyParams(BaseModel):
     g_depth: int = Field(3, ge=1, le=16)  # hidden layers
     d_width: int = Field(256, ge=1)
     d_depth: int = Field(3, ge=1, le=16)
-    g_batchnorm: bool = False  # BatchNorm after G's hidden layers
-    pack: int = Field(1, ge=1, le=16)  # samples D judges jointly (PacGAN); 1 = the standard GAN
+    lr_final: float = Field(1.0, gt=0.0, le=1.0)  # both learning rates decay linearly to this fraction
 
 
 class ToySampler(Sampler):
@@ -35,7 +34,7 @@ class ToySampler(Sampler):
     @staticmethod
     def build_generator(spec: dict[str, Any]) -> nn.Module:
         p = spec["params"]
-        return ToyGenerator(spec["z_dim"], p["g_width"], p["g_depth"], p["g_batchnorm"])
+        return ToyGenerator(spec["z_dim"], p["g_width"], p["g_depth"])
 
     @torch.no_grad()
     def generate(self, n: int, seed: int = 0, labels: Tensor | None = None, inputs: Tensor | None = None, **kw: Any) -> Tensor:
@@ -61,25 +60,31 @@ class ToyRecipe(AdversarialRecipe):
                 f"family toy trains on 2-D points, but data.source={src!r} is {SOURCES.get(src).kind}",
                 hint=f"use one of: {', '.join(points)}",
             )
-        pack = cfg.model.params["pack"]
-        if cfg.train.batch_size % pack:
-            raise ConfigError(
-                f"train.batch_size={cfg.train.batch_size} is not a multiple of model.params.pack={pack}",
-                hint=f"use a batch size divisible by {pack}",
-            )
 
     def build(self) -> None:
         p = self.params
-        self.G = ToyGenerator(self.cfg.model.z_dim, p.g_width, p.g_depth, p.g_batchnorm)
-        self.D = ToyDiscriminator(p.d_width, p.d_depth, p.pack)
+        self.G = ToyGenerator(self.cfg.model.z_dim, p.g_width, p.g_depth)
+        self.D = ToyDiscriminator(p.d_width, p.d_depth)
 
     def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
         # The shared update reads real samples from batch["image"]; points arrive as "x".
+        self._decay_lr(step)
+
         def points() -> dict[str, Tensor]:
             b = next_batch()
             return {**b, "image": b["x"]}
 
         return super().train_step(points, step)
+
+    def _decay_lr(self, step: int) -> None:
+        """Linear decay: late, small steps let G settle on the modes instead of oscillating around them."""
+        if self.params.lr_final == 1.0:
+            return
+        frac = 1.0 - (1.0 - self.params.lr_final) * min(step / self.cfg.train.steps, 1.0)
+        o = self.cfg.optim
+        for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * frac
 
     def export(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
         spec = {

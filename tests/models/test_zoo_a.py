@@ -175,8 +175,6 @@ def test_toy_networks():
     g, d = ToyGenerator(4, width=8, depth=2), ToyDiscriminator(width=8, depth=3)
     assert g(torch.randn(5, 4)).shape == (5, 2) and d(torch.randn(5, 2)).shape == (5,)
     assert sum(isinstance(m, torch.nn.Linear) for m in d.modules()) == 4
-    packed = ToyDiscriminator(width=8, pack=4)
-    assert packed(torch.randn(8, 2)).shape == (2,)  # one logit per group of 4
 
 
 # -- recipes: one step, export, resume ---------------------------------------------------------
@@ -279,8 +277,8 @@ def test_biggan_accepts_every_loss():
 def test_toy_config_checks():
     with pytest.raises(ConfigError, match="2-D points"):
         load_config("configs/toy-ring8.yaml", ["data.source=digits"])
-    with pytest.raises(ConfigError, match="multiple of model.params.pack"):
-        load_config("configs/toy-ring8.yaml", ["model.params.pack=3", "train.batch_size=64"])
+    with pytest.raises(ConfigError, match="lr_final"):
+        load_config("configs/toy-ring8.yaml", ["model.params.lr_final=0"])
 
 
 def test_conditional_families_need_labels():
