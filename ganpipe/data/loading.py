@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
@@ -28,6 +29,31 @@ def load_manifest(folder: str | Path) -> dict[str, Any]:
         raise DataError(f"corrupt manifest {p}: {e}", hint="prepare the data again") from None
 
 
+def column_to_numpy(col: "pa.ChunkedArray | pa.Array", info: dict[str, Any]) -> np.ndarray:
+    """One column of a prepared table as a numpy array of shape (rows, *info["shape"]).
+
+    Image columns (fixed-size binary) are viewed straight from the Arrow buffers: each chunk's
+    rows are sliced out of its data buffer without copying the whole buffer, so decoding a
+    small batch that is a slice of a large block costs only that batch.
+    """
+    shape = info["shape"]
+    chunks = col.chunks if isinstance(col, pa.ChunkedArray) else [col]
+    if info["dtype"] == "uint8" and len(shape) > 1:
+        width = int(np.prod(shape))
+        parts = [np.frombuffer(c.buffers()[1], dtype=np.uint8)[c.offset * width : (c.offset + len(c)) * width] for c in chunks]
+        buf = np.concatenate(parts) if len(parts) != 1 else parts[0]
+        return buf.reshape(-1, *shape)
+    vals = col.to_numpy(zero_copy_only=False)
+    if vals.dtype == object and len(vals):  # list column: one vector per row (e.g. 2-D points)
+        vals = np.stack(vals)
+    return vals.astype(info["dtype"]).reshape(-1, *shape)
+
+
+def table_to_numpy(table: pa.Table, schema: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The manifest's columns of an Arrow table (a shard, or a batch of one) as numpy arrays."""
+    return {name: column_to_numpy(table.column(name), info) for name, info in schema.items()}
+
+
 def load_split(folder: str | Path, split: str) -> dict[str, np.ndarray]:
     """All rows of one split as numpy arrays (images N x H x W x C uint8)."""
     folder = Path(folder)
@@ -35,22 +61,11 @@ def load_split(folder: str | Path, split: str) -> dict[str, np.ndarray]:
     files = sorted(folder.glob(f"{split}-*.parquet"))
     if not files:
         raise DataError(f"no '{split}' shards in {folder}", hint="prepare the data again")
-    tables = [pq.read_table(f) for f in files]
+    tables = [table_to_numpy(pq.read_table(f), m["schema"]) for f in files]
     out: dict[str, np.ndarray] = {}
     for name, info in m["schema"].items():
-        shape = info["shape"]
-        parts = []
-        for t in tables:
-            col = t.column(name)
-            if info["dtype"] == "uint8" and len(shape) > 1:
-                buf = np.frombuffer(b"".join(c.buffers()[1].to_pybytes()[c.offset * int(np.prod(shape)) : (c.offset + len(c)) * int(np.prod(shape))] for c in col.chunks), dtype=np.uint8)
-                parts.append(buf.reshape(-1, *shape))
-            else:
-                vals = col.to_numpy(zero_copy_only=False)
-                if vals.dtype == object and len(vals):  # list column: one vector per row (e.g. 2-D points)
-                    vals = np.stack(vals)
-                parts.append(vals.astype(info["dtype"]).reshape(-1, *shape))
-        out[name] = np.concatenate(parts) if parts else np.empty((0, *shape))
+        parts = [t[name] for t in tables]
+        out[name] = np.concatenate(parts) if parts else np.empty((0, *info["shape"]))
     return out
 
 
@@ -66,14 +81,23 @@ def tensor_to_images(x: torch.Tensor) -> np.ndarray:
     return x.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def load_tensors(folder: str | Path, split: str) -> dict[str, torch.Tensor]:
-    """A split as tensors ready for a recipe: image-like columns in [-1, 1], the rest as is."""
-    m = load_manifest(folder)
-    raw = load_split(folder, split)
+def numpy_to_tensors(arrays: dict[str, np.ndarray], schema: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """Arrays ready for a recipe: image-like columns as float in [-1, 1], the rest as is."""
     out = {}
-    for name, arr in raw.items():
-        if m["schema"][name]["dtype"] == "uint8" and arr.ndim == 4:
+    for name, arr in arrays.items():
+        if schema[name]["dtype"] == "uint8" and arr.ndim == 4:
             out[name] = images_to_tensor(arr)
         else:
             out[name] = torch.from_numpy(np.ascontiguousarray(arr))
     return out
+
+
+def table_to_tensors(table: pa.Table, schema: dict[str, Any]) -> dict[str, torch.Tensor]:
+    """An Arrow table of prepared rows decoded exactly as `load_tensors` decodes a split
+    (what a streaming reader such as Ray Data's `iter_torch_batches` collate calls per batch)."""
+    return numpy_to_tensors(table_to_numpy(table, schema), schema)
+
+
+def load_tensors(folder: str | Path, split: str) -> dict[str, torch.Tensor]:
+    """A split as tensors ready for a recipe: image-like columns in [-1, 1], the rest as is."""
+    return numpy_to_tensors(load_split(folder, split), load_manifest(folder)["schema"])
