@@ -9,7 +9,6 @@ and wall time. Both sweeps run in one process on the same Ray instance.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -18,7 +17,7 @@ import yaml
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import result_line
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
     from ganpipe.tune.runner import run_sweep
     from ganpipe.tune.space import load_sweep
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     base = yaml.safe_load(Path(args.config).read_text())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,6 +49,7 @@ def main() -> None:
         for sched in ("asha", "fifo"):
             sweep = load_sweep(args.space)
             sweep.num_samples = args.samples if sweep.search != "grid" else sweep.num_samples
+            sweep.seed = 0  # both schedulers see the same trial configurations
             sweep.overrides = {**sweep.overrides, "train.steps": args.steps, "eval.every": max(args.steps // 8, 1), "train.log_every": max(args.steps // 8, 1), "train.checkpoint_every": max(args.steps // 8, 1), "data.use_dvc": False}
             sweep.scheduler.name = sched
             sweep.scheduler.grace_period = max(args.steps // 8, 1)
@@ -65,7 +65,9 @@ def main() -> None:
         t.add_row(r[0], f"{r[1]:.4g}", *map(str, r[2:6]), f"{r[6]:.0f}")
     Console().print(t)
     a, f = rows
-    Console().print(f"ASHA spent {a[5] / max(f[5], 1):.0%} of the compute of full runs; best metric {a[1]:.4g} vs {f[1]:.4g}")
+    share = a[5] / max(f[5], 1)
+    Console().print(f"ASHA spent {share:.0%} of the compute of full runs; best metric {a[1]:.4g} vs {f[1]:.4g}")
+    result_line("asha_vs_full", f"ASHA best {res.metric} {a[1]:.4g} with {share:.0%} of the trial-steps of full runs (best {f[1]:.4g})", "less compute, comparable best", None, asha=a[1], full=f[1], compute_share=share)
 
 
 if __name__ == "__main__":

@@ -43,7 +43,7 @@ def main() -> None:
     from ganpipe.train.driver import fit
     from ganpipe.train.loop import run_training
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -1,18 +1,22 @@
-"""Images/s of the Ray Train loop (1 worker) against a plain PyTorch loop with the same
-model, batch and data, in one process on one machine. Target: ratio >= 0.9.
+"""Orchestration overhead: images/s of the Ray Train loop (1 worker) against a plain PyTorch
+loop with the same model, batch and data, per family, in one process on one machine.
+Target: ratio >= 0.95 (issue bar; >= 0.9 for the DCGAN slice).
 
-    python benchmarks/train_throughput.py [--steps 600] [--config configs/dcgan-digits.yaml]
+    python benchmarks/train_throughput.py [--families dcgan,biggan] [--scale 1.0] [--repeats 1]
 
-Both loops use the same number of torch threads (the Ray worker gets all CPUs via
-train.cpus_per_worker). Throughput counts generator steps x batch after the first log point's
-warm-up is included equally on both sides (whole-run average).
+The plain loop is what a user would write around the family's own update: build the recipe,
+draw random batches from the in-memory split, call `train_step` in a `for` loop; nothing else.
+For DCGAN a hand-written loop (no recipe at all) is measured as well, which prices the recipe
+abstraction itself. Both sides use the same torch thread count (the Ray worker gets all CPUs via
+train.cpus_per_worker) and count whole-run averages, warm-up included on both sides. Ray runs
+its workers at nice 15 by default; the benchmark sets RAY_worker_niceness=0 so both sides
+compete for the CPU on equal terms.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -22,26 +26,39 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import prepared, result_line
 
-from ganpipe.config import load_config  # noqa: E402
-from ganpipe.data.loading import load_tensors  # noqa: E402
-from ganpipe.models.dcgan import DCGANDiscriminator, DCGANGenerator  # noqa: E402
-
-
-def prepared_digits(root: Path) -> Path:
-    from ganpipe.config import DataConfig
-    from ganpipe.data.prepare import prepare
-    from ganpipe.data.sources import fetch
-
-    fetch("digits", root / "data")
-    out = root / "prepared" / "digits"
-    prepare("digits", out, DataConfig(raw_root=str(root / "data")))
-    return out
+# family -> (config, steps at scale 1: ~10-20 s per side on 2 CPU cores)
+FAMILIES = {
+    "dcgan": ("configs/dcgan-digits.yaml", 500),
+    "cgan": ("configs/cgan-digits.yaml", 500),
+    "biggan": ("configs/biggan-digits.yaml", 120),
+    "toy": ("configs/toy-ring8.yaml", 1500),
+    "pix2pix": ("configs/pix2pix-colorize.yaml", 60),
+    "cyclegan": ("configs/cyclegan-textures.yaml", 40),
+}
 
 
-def plain_loop(cfg, data_dir: Path, steps: int) -> float:
+def bare_recipe_loop(cfg, data_dir: Path) -> float:
+    """The family's own update in a plain `for` loop: no Ray, no reporting, no checkpoints."""
+    from ganpipe.data.loading import load_tensors
+    from ganpipe.train.loop import Batcher, build_recipe, seed_everything
+
+    seed_everything(cfg.train.seed)
+    recipe = build_recipe(cfg, data_dir, torch.device("cpu"))
+    batches = Batcher(load_tensors(data_dir, "train"), cfg.train.batch_size, seed=0, device=torch.device("cpu"))
+    t0 = time.perf_counter()
+    for step in range(1, cfg.train.steps + 1):
+        logs = recipe.train_step(batches, step)
+    float(next(iter(logs.values())))
+    return cfg.train.steps * cfg.train.batch_size * cfg.loss.n_critic / (time.perf_counter() - t0)
+
+
+def handwritten_dcgan(cfg, data_dir: Path) -> float:
     """What a user would write by hand: DCGAN, non-saturating loss, Adam, random batches."""
+    from ganpipe.data.loading import load_tensors
+    from ganpipe.models.dcgan import DCGANDiscriminator, DCGANGenerator
+
     torch.manual_seed(0)
     x = load_tensors(data_dir, "train")["image"]
     p = cfg.model.params
@@ -49,7 +66,7 @@ def plain_loop(cfg, data_dir: Path, steps: int) -> float:
     D = DCGANDiscriminator(x.shape[1], x.shape[-1], p["d_width"], norm=p["d_norm"])
     og = torch.optim.Adam(G.parameters(), lr=2e-4, betas=(0.5, 0.999))
     od = torch.optim.Adam(D.parameters(), lr=2e-4, betas=(0.5, 0.999))
-    bs = cfg.train.batch_size
+    bs, steps = cfg.train.batch_size, cfg.train.steps
     t0 = time.perf_counter()
     for _ in range(steps):
         real = x[torch.randint(0, len(x), (bs,))]
@@ -69,7 +86,7 @@ def plain_loop(cfg, data_dir: Path, steps: int) -> float:
 
 
 def ray_loop(cfg, data_dir: Path, project: Path) -> tuple[float, float]:
-    """(images/s inside the worker, wall time of the whole fit including Ray start-up)."""
+    """(images/s inside the worker, wall time of the whole fit including Ray Train start-up)."""
     from ganpipe.train.driver import fit
 
     t0 = time.perf_counter()
@@ -79,42 +96,62 @@ def ray_loop(cfg, data_dir: Path, project: Path) -> tuple[float, float]:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--config", default="configs/dcgan-digits.yaml")
-    ap.add_argument("--steps", type=int, default=600)
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--families", default=",".join(FAMILIES))
+    ap.add_argument("--scale", type=float, default=1.0, help="multiply every family's step count")
+    ap.add_argument("--repeats", type=int, default=1)
     args = ap.parse_args()
     threads = os.cpu_count() or 2
     torch.set_num_threads(threads)
+    os.environ.setdefault("RAY_worker_niceness", "0")
     import ray
 
-    ray.init(num_cpus=threads, include_dashboard=False, log_to_driver=False)
+    ray.init(address="local", num_cpus=threads, include_dashboard=False, log_to_driver=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        root = Path(tmp)
-        data_dir = prepared_digits(root)
-        for rep in range(args.repeats):
-            cfg = load_config(
-                args.config,
-                [
-                    f"train.steps={args.steps}",
-                    f"train.cpus_per_worker={threads}",
-                    f"train.log_every={max(args.steps // 4, 1)}",
-                    f"train.checkpoint_every={args.steps}",
-                    f"train.sample_every={args.steps}",
-                    f"train.run_name=bench-{rep}",
-                ],
-            )
-            plain = plain_loop(cfg, data_dir, args.steps)
-            ray_ips, wall = ray_loop(cfg, data_dir, root)
-            rows.append((rep, plain, ray_ips, ray_ips / plain, wall))
-    t = Table(title=f"Training throughput, {args.config}, {args.steps} steps, batch {cfg.train.batch_size}, {threads} threads, {time.strftime('%Y-%m-%d')}")
-    for c in ("repeat", "plain PyTorch img/s", "Ray Train (1 worker) img/s", "ratio", "Ray fit wall s (incl. start-up)"):
+        work = Path(tmp)
+        for fam in args.families.split(","):
+            config, steps = FAMILIES[fam]
+            steps = max(10, int(steps * args.scale))
+            for rep in range(args.repeats):
+                cfg, data = prepared(
+                    config,
+                    work,
+                    [
+                        f"train.steps={steps}",
+                        "train.num_workers=1",
+                        f"train.cpus_per_worker={threads}",
+                        f"train.log_every={max(steps // 4, 1)}",
+                        f"train.checkpoint_every={steps}",
+                        f"train.sample_every={steps}",
+                        f"train.run_name=bench-{fam}-{rep}",
+                        "eval.every=0",
+                    ],
+                )
+                bare = bare_recipe_loop(cfg, data)
+                rip, wall = ray_loop(cfg, data, work)
+                hand = handwritten_dcgan(cfg, data) if fam == "dcgan" else None
+                rows.append((fam, rep, steps, cfg.train.batch_size, bare, rip, wall, hand))
+                print(f"{fam} rep {rep}: plain {bare:.0f} img/s, Ray Train {rip:.0f} img/s, ratio {rip / bare:.3f}", flush=True)
+    t = Table(title=f"Training throughput, Ray Train (1 worker) vs plain loop, {threads} CPU threads, {time.strftime('%Y-%m-%d')}")
+    for c in ("family", "rep", "steps", "batch", "plain loop img/s", "Ray Train img/s", "ratio", "fit wall s (incl. start-up)"):
         t.add_column(c, justify="right")
-    for rep, plain, rip, ratio, wall in rows:
-        t.add_row(str(rep), f"{plain:.0f}", f"{rip:.0f}", f"{ratio:.3f}", f"{wall:.1f}")
-    best = max(r[3] for r in rows)
+    for fam, rep, steps, bs, bare, rip, wall, hand in rows:
+        t.add_row(fam, str(rep), str(steps), str(bs), f"{bare:.0f}", f"{rip:.0f}", f"{rip / bare:.3f}", f"{wall:.1f}")
     Console().print(t)
-    Console().print(f"best ratio {best:.3f} (target >= 0.9): {'met' if best >= 0.9 else 'NOT met'}")
+    for fam, rep, steps, bs, bare, rip, wall, hand in rows:
+        if hand:
+            Console().print(f"dcgan hand-written loop (no recipe): {hand:.0f} img/s; recipe in a plain loop: {bare:.0f} img/s (ratio {bare / hand:.3f})")
+    best: dict[str, float] = {}
+    for fam, _, _, _, bare, rip, _, _ in rows:
+        best[fam] = max(best.get(fam, 0.0), rip / bare)
+    worst = min(best.values())
+    result_line(
+        "train_throughput",
+        f"Ray Train / plain loop: {', '.join(f'{k} {v:.2f}' for k, v in best.items())}",
+        ">= 0.95 per family",
+        worst >= 0.95,
+        ratios=best,
+    )
 
 
 if __name__ == "__main__":

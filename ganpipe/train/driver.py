@@ -33,7 +33,11 @@ def ensure_ray(num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, log_to_driver=True)
     else:
-        ray.init(num_cpus=num_cpus or max(2, os.cpu_count() or 2), include_dashboard=False, dashboard_host="127.0.0.1", log_to_driver=True)
+        # Ray runs its workers at nice 15 to keep its own daemons responsive; here the workers are
+        # the job, and at nice 15 any other process on the machine (a browser, a second run)
+        # starves training. Export RAY_worker_niceness=15 to get Ray's default back.
+        os.environ.setdefault("RAY_worker_niceness", "0")
+        ray.init(address="local", num_cpus=num_cpus or max(2, os.cpu_count() or 2), include_dashboard=False, dashboard_host="127.0.0.1", log_to_driver=True)
 
 
 def resolve_gpu(cfg: PipelineConfig) -> bool:

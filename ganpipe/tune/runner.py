@@ -148,11 +148,15 @@ def _scheduler(sweep: SweepConfig, max_t: int, search: str):
 
 def _searcher(sweep: SweepConfig, metric: str, mode: str):
     if sweep.search != "optuna":
-        return None
+        if sweep.seed is None:
+            return None
+        from ray.tune.search.basic_variant import BasicVariantGenerator
+
+        return BasicVariantGenerator(random_state=sweep.seed)
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode), max_concurrent=sweep.max_concurrent_trials)
+    return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode, seed=sweep.seed), max_concurrent=sweep.max_concurrent_trials)
 
 
 def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project: Path, name: str | None = None) -> SweepResult:

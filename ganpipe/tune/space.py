@@ -33,6 +33,7 @@ class SweepConfig(BaseModel):
     search: Literal["grid", "random", "optuna"] = "grid"
     num_samples: int = Field(1, ge=1)  # repeats of the grid / random draws
     max_concurrent_trials: int = Field(2, ge=1)
+    seed: int | None = None  # fixes the random/Optuna draws, so two sweeps compare the same trials
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     space: dict[str, dict[str, Any]]
     overrides: dict[str, Any] = Field(default_factory=dict)  # dotted keys applied to every trial
