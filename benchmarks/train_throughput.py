@@ -28,15 +28,23 @@ from rich.table import Table
 
 from _common import prepared, result_line
 
-# family -> (config, steps at scale 1: ~10-20 s per side on 2 CPU cores)
 FAMILIES = {
-    "dcgan": ("configs/dcgan-digits.yaml", 500),
-    "cgan": ("configs/cgan-digits.yaml", 500),
-    "biggan": ("configs/biggan-digits.yaml", 120),
-    "toy": ("configs/toy-ring8.yaml", 1500),
-    "pix2pix": ("configs/pix2pix-colorize.yaml", 60),
-    "cyclegan": ("configs/cyclegan-textures.yaml", 40),
+    "dcgan": "configs/dcgan-digits.yaml",
+    "cgan": "configs/cgan-digits.yaml",
+    "biggan": "configs/biggan-digits.yaml",
+    "toy": "configs/toy-ring8.yaml",
+    "pix2pix": "configs/pix2pix-colorize.yaml",
+    "cyclegan": "configs/cyclegan-textures.yaml",
 }
+SECONDS_PER_RUN = 20.0  # each side trains this long (at --scale 1), so start-up costs are not what is measured
+
+
+def steps_for(cfg, data_dir: Path, seconds: float) -> int:
+    """Steps that take about `seconds` in the plain loop (from a short timed run)."""
+    probe = cfg.model_copy(update={"train": cfg.train.model_copy(update={"steps": 8})})
+    bare_recipe_loop(probe, data_dir)  # warm-up
+    rate = bare_recipe_loop(probe, data_dir) / (cfg.train.batch_size * cfg.loss.n_critic)
+    return max(20, int(seconds * rate))
 
 
 def bare_recipe_loop(cfg, data_dir: Path) -> float:
@@ -94,11 +102,40 @@ def ray_loop(cfg, data_dir: Path, project: Path) -> tuple[float, float]:
     return float(res.metrics["images_per_s"]), time.perf_counter() - t0
 
 
+def scaling(work: Path, threads: int, scale: float) -> None:
+    """DCGAN images/s with 1 worker x 1 CPU, 1 worker x all CPUs, and N workers x 1 CPU.
+
+    Efficiency = N-worker images/s / (N x the 1-worker-1-CPU images/s): what data parallelism
+    over this machine's cores returns, gradient all-reduce (gloo) and contention included."""
+    steps = max(10, int(400 * scale))
+    results = []
+    for workers, cpus in ((1, 1), (1, threads), (threads, 1)):
+        cfg, data = prepared(
+            FAMILIES["dcgan"],
+            work,
+            [f"train.steps={steps}", f"train.num_workers={workers}", f"train.cpus_per_worker={cpus}", f"train.log_every={steps // 4}",
+             f"train.checkpoint_every={steps}", f"train.sample_every={steps}", f"train.run_name=scale-{workers}x{cpus}"],
+        )
+        ips, wall = ray_loop(cfg, data, work)
+        results.append((workers, cpus, ips, wall))
+        print(f"scaling {workers} worker(s) x {cpus} CPU: {ips:.0f} img/s", flush=True)
+    base = results[0][2]
+    t = Table(title=f"Data-parallel scaling, dcgan-digits, batch {cfg.train.batch_size} per worker, {steps} steps, {time.strftime('%Y-%m-%d')}")
+    for c in ("workers", "CPUs each", "img/s (all workers)", "speed-up vs 1x1", "efficiency", "fit wall s"):
+        t.add_column(c, justify="right")
+    for w, c, ips, wall in results:
+        t.add_row(str(w), str(c), f"{ips:.0f}", f"{ips / base:.2f}", f"{ips / base / (w * c):.2f}", f"{wall:.1f}")
+    Console().print(t)
+    eff = results[-1][2] / base / threads
+    result_line("scaling", f"{threads} workers x 1 CPU: {results[-1][2] / base:.2f}x of 1 worker (efficiency {eff:.2f})", "reported (no bar on CPU)", None, efficiency=eff)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every family's step count")
-    ap.add_argument("--repeats", type=int, default=1)
+    ap.add_argument("--scaling", action="store_true", help="also measure 1 vs N workers")
+    ap.add_argument("--repeats", type=int, default=2, help="runs per side (A B B A order); the best of each is compared")
     args = ap.parse_args()
     threads = os.cpu_count() or 2
     torch.set_num_threads(threads)
@@ -109,31 +146,41 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        for fam in args.families.split(","):
-            config, steps = FAMILIES[fam]
-            steps = max(10, int(steps * args.scale))
+        if args.scaling:
+            scaling(work, threads, args.scale)
+        for fam in [f for f in args.families.split(",") if f]:
+            config = FAMILIES[fam]
+            probe, data = prepared(config, work)
+            steps = steps_for(probe, data, SECONDS_PER_RUN * args.scale)
+            cfg, data = prepared(
+                config,
+                work,
+                [
+                    f"train.steps={steps}",
+                    "train.num_workers=1",
+                    f"train.cpus_per_worker={threads}",
+                    f"train.log_every={max(steps // 4, 1)}",
+                    f"train.checkpoint_every={steps}",
+                    f"train.sample_every={steps}",
+                    "eval.every=0",
+                ],
+            )
+            # A B B A order cancels a linear drift in machine load; each side keeps its best run.
+            bare, rip, walls = [], [], []
             for rep in range(args.repeats):
-                cfg, data = prepared(
-                    config,
-                    work,
-                    [
-                        f"train.steps={steps}",
-                        "train.num_workers=1",
-                        f"train.cpus_per_worker={threads}",
-                        f"train.log_every={max(steps // 4, 1)}",
-                        f"train.checkpoint_every={steps}",
-                        f"train.sample_every={steps}",
-                        f"train.run_name=bench-{fam}-{rep}",
-                        "eval.every=0",
-                    ],
-                )
-                bare = bare_recipe_loop(cfg, data)
-                rip, wall = ray_loop(cfg, data, work)
-                hand = handwritten_dcgan(cfg, data) if fam == "dcgan" else None
-                rows.append((fam, rep, steps, cfg.train.batch_size, bare, rip, wall, hand))
-                print(f"{fam} rep {rep}: plain {bare:.0f} img/s, Ray Train {rip:.0f} img/s, ratio {rip / bare:.3f}", flush=True)
+                order = ("plain", "ray") if rep % 2 == 0 else ("ray", "plain")
+                for side in order:
+                    if side == "plain":
+                        bare.append(bare_recipe_loop(cfg, data))
+                    else:
+                        ips, wall = ray_loop(cfg.model_copy(update={"train": cfg.train.model_copy(update={"run_name": f"bench-{fam}-{rep}"})}), data, work)
+                        rip.append(ips)
+                        walls.append(wall)
+            hand = handwritten_dcgan(cfg, data) if fam == "dcgan" else None
+            rows.append((fam, args.repeats, steps, cfg.train.batch_size, max(bare), max(rip), min(walls), hand))
+            print(f"{fam}: plain {[round(b) for b in bare]} img/s, Ray Train {[round(r) for r in rip]} img/s, best ratio {max(rip) / max(bare):.3f}", flush=True)
     t = Table(title=f"Training throughput, Ray Train (1 worker) vs plain loop, {threads} CPU threads, {time.strftime('%Y-%m-%d')}")
-    for c in ("family", "rep", "steps", "batch", "plain loop img/s", "Ray Train img/s", "ratio", "fit wall s (incl. start-up)"):
+    for c in ("family", "runs/side", "steps", "batch", "plain loop img/s (best)", "Ray Train img/s (best)", "ratio", "fit wall s (incl. start-up)"):
         t.add_column(c, justify="right")
     for fam, rep, steps, bs, bare, rip, wall, hand in rows:
         t.add_row(fam, str(rep), str(steps), str(bs), f"{bare:.0f}", f"{rip:.0f}", f"{rip / bare:.3f}", f"{wall:.1f}")
