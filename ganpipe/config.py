@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,6 +18,17 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ganpipe.errors import ConfigError
+
+
+# Names that become folder names, MLflow run names and filter strings: one safe path component.
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+SAFE_NAME_RULE = "1-128 letters, digits, '.', '_' or '-', starting with a letter or digit"
+
+
+def _safe_name(v: str | None) -> str | None:
+    if v is not None and not SAFE_NAME.fullmatch(v):
+        raise ValueError(f"must be {SAFE_NAME_RULE}")
+    return v
 
 
 class Section(BaseModel):
@@ -35,6 +48,11 @@ class DataConfig(Section):
     root: str = "prepared"  # prepared shards go to <root>/<name>
     raw_root: str = "data"  # raw files (tracked by data.dvc)
     use_dvc: bool = True  # run preparation through `dvc repro` (lineage + stage cache)
+
+    @field_validator("name")
+    @classmethod
+    def _name_ok(cls, v: str | None) -> str | None:
+        return _safe_name(v)
 
     @property
     def key(self) -> str:
@@ -84,6 +102,11 @@ class TrainConfig(Section):
     storage: str = ".ganpipe/runs"  # Ray Train storage_path (shared storage on a cluster)
     run_name: str | None = None  # default: <name>-<config hash>, so re-running resumes
 
+    @field_validator("run_name")
+    @classmethod
+    def _run_name_ok(cls, v: str | None) -> str | None:
+        return _safe_name(v)
+
 
 class EvalConfig(Section):
     metrics: list[str] = Field(default_factory=lambda: ["fcd"])
@@ -128,8 +151,6 @@ class PipelineConfig(Section):
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
-        import re
-
         if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", v):
             raise ValueError("name must be 1-64 letters, digits, '.', '_' or '-'")
         return v
@@ -147,6 +168,13 @@ class PipelineConfig(Section):
         except ValidationError as e:
             raise ConfigError(_format_errors(e, prefix="model.params")) from None
         object.__setattr__(self.model, "params", params.model_dump())
+        bad = _non_finite(self.model_dump(), "")
+        if bad:
+            raise ConfigError(f"invalid config: {', '.join(bad)} must be a finite number (got nan or inf)")
+        from ganpipe.evaluate.metrics import METRICS
+
+        for m in self.eval.metrics:  # fail now, not after training
+            METRICS.get(m)
         recipe.check_config(self)
         return self
 
@@ -170,6 +198,22 @@ class PipelineConfig(Section):
         return self.train.run_name or f"{self.name}-{self.fingerprint()}"
 
 
+def _non_finite(value: Any, key: str) -> list[str]:
+    """Dotted keys of NaN/inf floats anywhere in a dumped config (an infinite LR is no LR)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [key]
+    if isinstance(value, dict):
+        return [b for k, v in value.items() for b in _non_finite(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(value, (list, tuple)):
+        return [b for i, v in enumerate(value) for b in _non_finite(v, f"{key}[{i}]")]
+    return []
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    r = repr(value)
+    return r if len(r) <= limit else r[: limit - 3] + "..."
+
+
 def _format_errors(e: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in e.errors():
@@ -177,7 +221,7 @@ def _format_errors(e: ValidationError, prefix: str = "") -> str:
         if err["type"] == "extra_forbidden":
             parts.append(f"unknown key '{loc}'")
         else:
-            parts.append(f"'{loc}': {err['msg']} (got {err.get('input')!r})")
+            parts.append(f"'{loc}': {err['msg']} (got {_short(err.get('input'))})")
     return "invalid config: " + "; ".join(parts)
 
 
@@ -201,9 +245,9 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"override {item!r} is not key=value", hint="write e.g. --set train.steps=100")
         key, raw = item.split("=", 1)
         try:
-            value = yaml.safe_load(raw) if raw != "" else ""
-        except yaml.YAMLError:
-            value = raw
+            value = _parse_yaml(raw) if raw != "" else ""
+        except ConfigError:
+            value = raw  # not YAML (or not a valid date, number, ...): the plain string
         node = out
         parts = key.strip().split(".")
         for p in parts[:-1]:
@@ -212,6 +256,18 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
                 raise ConfigError(f"override {item!r} conflicts with another override")
         node[parts[-1]] = value
     return out
+
+
+# Besides YAMLError, PyYAML's constructors raise ValueError/TypeError/OverflowError (a date
+# such as 2020-13-45, `!!int abc`) and deep nesting raises RecursionError.
+_YAML_ERRORS = (yaml.YAMLError, ValueError, TypeError, OverflowError, RecursionError)
+
+
+def _parse_yaml(text: str) -> Any:
+    try:
+        return yaml.safe_load(text)
+    except _YAML_ERRORS as e:
+        raise ConfigError(f"not valid YAML: {type(e).__name__}: {str(e)[:300]}") from None
 
 
 def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -250,9 +306,15 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
         if not p.is_file():
             raise ConfigError(f"config file not found: {p}", hint="pass a path such as configs/dcgan-digits.yaml")
         try:
-            loaded = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{p}: not valid YAML: {e}") from None
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"{p}: not UTF-8 text ({e.reason} at byte {e.start})", hint="save the config as UTF-8 YAML") from None
+        except OSError as e:
+            raise ConfigError(f"{p}: cannot read config: {e.strerror or e}") from None
+        try:
+            loaded = _parse_yaml(text)
+        except ConfigError as e:
+            raise ConfigError(f"{p}: {e.message}") from None
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):

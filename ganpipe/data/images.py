@@ -38,21 +38,31 @@ def to_square(img: Image.Image, size: int) -> Image.Image:
     return img
 
 
+def to_mode(im: Image.Image, channels: int) -> Image.Image:
+    """An opened image in mode L (channels 1) or RGB, from any PIL mode: transparency is
+    composited on white, 16/32-bit and float images are stretched to 0..255, CIELAB goes
+    through a colour transform (PIL has no direct LAB -> RGB conversion)."""
+    if im.mode in ("RGBA", "LA", "P", "PA", "RGBa"):
+        im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
+    elif im.mode.startswith("I;16") or im.mode in ("I", "F"):
+        arr = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+        lo, hi = float(arr.min()), float(arr.max())
+        im = Image.fromarray((255 * (arr - lo) / (hi - lo if hi - lo > 1e-12 else 1.0)).clip(0, 255).astype(np.uint8))
+    elif im.mode == "LAB":
+        from PIL import ImageCms
+
+        lab_to_srgb = ImageCms.buildTransform(ImageCms.createProfile("LAB"), ImageCms.createProfile("sRGB"), "LAB", "RGB")
+        im = ImageCms.applyTransform(im, lab_to_srgb)
+    return im.convert("L" if channels == 1 else "RGB")
+
+
 def load_image(path: Path, size: int, channels: int) -> np.ndarray:
-    """One image as uint8 H x W x C, converted from any PIL mode (L, RGB, RGBA, P, I;16, ...)."""
+    """One image as uint8 H x W x C, converted from any PIL mode (L, RGB, RGBA, P, I;16, F, LAB, ...)."""
     with Image.open(path) as im:
         if im.width * im.height > MAX_PIXELS:
             raise ValueError(f"{im.width}x{im.height} pixels is over the {MAX_PIXELS} limit")
         im.load()
-        if im.mode in ("RGBA", "LA", "P", "PA"):
-            im = im.convert("RGBA")
-            bg = Image.new("RGBA", im.size, (255, 255, 255, 255))  # composite transparency on white
-            im = Image.alpha_composite(bg, im)
-        if im.mode.startswith("I;16") or im.mode == "I":
-            arr = np.asarray(im, dtype=np.float64)
-            im = Image.fromarray((255 * (arr - arr.min()) / max(arr.max() - arr.min(), 1)).astype(np.uint8))
-        im = im.convert("L" if channels == 1 else "RGB")
-        im = to_square(im, size)
+        im = to_square(to_mode(im, channels), size)
         arr = np.asarray(im, dtype=np.uint8)
     return arr[:, :, None] if arr.ndim == 2 else arr
 

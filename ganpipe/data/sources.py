@@ -15,7 +15,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from ganpipe.data.images import list_images, load_images, native_channels
+from ganpipe.data.images import IMAGE_EXTS, list_images, load_images, native_channels
 from ganpipe.errors import DataError
 from ganpipe.registry import Registry
 
@@ -77,9 +77,15 @@ def read_imagefolder(path: Path | None, cfg: Any) -> Examples:
     classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
     files: list[Path] = []
     labels: list[int] = []
-    loose = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix.lower() in {".png", ".jpg", ".jpeg"}]
-    if loose and not classes:
-        files, labels, classes = loose, [0] * len(loose), []
+    loose = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")]
+    if loose and classes:  # both layouts at once: the loose images would be left out silently
+        shown = ", ".join(p.name for p in loose[:10]) + (f" and {len(loose) - 10} more" if len(loose) > 10 else "")
+        raise DataError(
+            f"{len(loose)} image file(s) directly in {path}, next to class folders ({', '.join(classes[:10])}): {shown}",
+            hint="move them into a class sub-folder or remove them (imagefolder: reads class sub-folders, or one flat folder of images)",
+        )
+    if loose:
+        files, labels = loose, [0] * len(loose)
     empty = []
     for ci, c in enumerate(classes):
         found = list_images(path / c)

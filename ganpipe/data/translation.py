@@ -18,7 +18,7 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ganpipe.data.images import MAX_PIXELS, list_images, load_images, native_channels, to_square
+from ganpipe.data.images import MAX_PIXELS, list_images, load_images, native_channels, to_mode, to_square
 from ganpipe.data.sources import IMPORTERS, SOURCES, Examples, Source
 from ganpipe.errors import DataError
 
@@ -36,12 +36,7 @@ def open_image(path: Path, channels: int) -> Image.Image:
         if im.width * im.height > MAX_PIXELS:
             raise ValueError(f"{im.width}x{im.height} pixels is over the {MAX_PIXELS} limit")
         im.load()
-        if im.mode in ("RGBA", "LA", "P", "PA"):
-            im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
-        if im.mode.startswith("I;16") or im.mode == "I":
-            arr = np.asarray(im, dtype=np.float64)
-            im = Image.fromarray((255 * (arr - arr.min()) / max(arr.max() - arr.min(), 1)).astype(np.uint8))
-        return im.convert("L" if channels == 1 else "RGB")
+        return to_mode(im, channels)
 
 
 def load_each(paths: list[Path], load: Callable[[Path], Any]) -> list[Any]:
