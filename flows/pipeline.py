@@ -81,4 +81,5 @@ def pipeline_flow(
         "registered": None if reg is None else {"name": reg.name, "version": reg.version, "alias": reg.alias, "reason": reg.reason},
         "data": {"path": str(prepared.path), "fingerprint": prepared.manifest["fingerprint"], "reran": prepared.reran},
         "reused": {"train": trained.reused, "evaluate": ev.reused},
+        "timing": stages.stage_timings(prepared, trained, ev, reg),
     }

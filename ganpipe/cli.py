@@ -149,6 +149,7 @@ def train(
 def pipeline_run(
     config: Path = typer.Argument(..., help="YAML config."),
     set_: Optional[list[str]] = SetOpt,
+    summary_json: Optional[Path] = typer.Option(None, "--summary-json", help="Also write the run summary (run id, metrics, registry, stage timings) as JSON here."),
 ) -> None:
     """Run prepare -> train -> evaluate -> register as a Prefect flow."""
     from ganpipe.config import load_config
@@ -159,6 +160,9 @@ def pipeline_run(
 
     summary = pipeline_flow(config_path=str(config), overrides=list(set_ or []), project=str(Path.cwd()))
     _print_summary(summary)
+    if summary_json is not None:
+        summary_json.parent.mkdir(parents=True, exist_ok=True)
+        summary_json.write_text(json.dumps(summary, indent=2, default=str))
 
 
 @pipeline_app.command("serve")
@@ -218,12 +222,18 @@ def tune(
 
 
 def _print_summary(s: dict[str, Any]) -> None:
-    t = Table("stage", "result", title="ganpipe pipeline")
-    t.add_row("data", f"{s['data']['path']} (fingerprint {s['data']['fingerprint'][:12]}{', re-prepared' if s['data']['reran'] else ', unchanged'})")
-    t.add_row("train", f"MLflow run {s['run_id']}{' (reused)' if s['reused']['train'] else ''}")
-    t.add_row("evaluate", ", ".join(f"{k}={v:.4g}" for k, v in s["metrics"].items()))
+    tm = s.get("timing", {})
+
+    def secs(key: str) -> str:
+        return f"{tm[key]:.1f}" if key in tm else ""
+
+    t = Table("stage", "result", "s", title="ganpipe pipeline")
+    t.add_row("data", f"{s['data']['path']} (fingerprint {s['data']['fingerprint'][:12]}{', re-prepared' if s['data']['reran'] else ', unchanged'})", secs("prepare_s"))
+    loop = f", {tm['train_loop_s']:.1f} s in the training loop" if tm.get("train_loop_s") else ""
+    t.add_row("train", f"MLflow run {s['run_id']}{' (reused)' if s['reused']['train'] else ''}{loop}", secs("train_s"))
+    t.add_row("evaluate", ", ".join(f"{k}={v:.4g}" for k, v in s["metrics"].items()), secs("evaluate_s"))
     reg = s.get("registered")
-    t.add_row("register", f"{reg['name']} v{reg['version']} -> {reg['alias'] or '-'} ({reg['reason']})" if reg else "disabled")
+    t.add_row("register", f"{reg['name']} v{reg['version']} -> {reg['alias'] or '-'} ({reg['reason']})" if reg else "disabled", secs("register_s"))
     console.print(t)
     console.print("browse: `make ui` (MLflow on http://127.0.0.1:5000); Prefect UI: `prefect server start` then http://127.0.0.1:4200")
 

@@ -8,7 +8,9 @@ registration are recorded on the run and not repeated.
 
 from __future__ import annotations
 
+import functools
 import logging
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ class Prepared:
     path: Path
     manifest: dict[str, Any]
     reran: bool
+    seconds: float = 0.0  # wall time of the stage function (set by `timed`)
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Trained:
     checkpoint: Path
     metrics: dict[str, Any]
     reused: bool = False
+    seconds: float = 0.0
+    loop_seconds: float = 0.0  # inside the training loop (the worker's `time.train_s` metric); 0 when reused
 
 
 @dataclass
@@ -41,6 +46,8 @@ class Evaluated:
     info: dict[str, Any]
     model_uri: str
     reused: bool = False
+    seconds: float = 0.0
+    compute_seconds: float = 0.0  # computing the metrics (evaluate_checkpoint); 0 when reused
 
 
 @dataclass
@@ -51,8 +58,36 @@ class Registered:
     reason: str
     reused: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
 
 
+def timed(fn: Any) -> Any:
+    """Record a stage function's wall time on the result it returns (`.seconds`)."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        t0 = time.perf_counter()
+        out = fn(*args, **kwargs)
+        if out is not None:
+            out.seconds = time.perf_counter() - t0
+        return out
+
+    return wrapper
+
+
+def stage_timings(prepared: Prepared, trained: Trained, evaluated: Evaluated, registered: Registered | None) -> dict[str, float]:
+    """Seconds per stage, and the parts spent training (the loop) and computing metrics."""
+    return {
+        "prepare_s": prepared.seconds,
+        "train_s": trained.seconds,
+        "train_loop_s": trained.loop_seconds,
+        "evaluate_s": evaluated.seconds,
+        "evaluate_compute_s": evaluated.compute_seconds,
+        "register_s": registered.seconds if registered else 0.0,
+    }
+
+
+@timed
 def prepare_stage(cfg: PipelineConfig, project: Path) -> Prepared:
     from ganpipe.data.dvc import is_dvc_repo, prepare_with_dvc
     from ganpipe.data.prepare import prepare
@@ -74,6 +109,7 @@ def prepare_stage(cfg: PipelineConfig, project: Path) -> Prepared:
     return Prepared(path, load_manifest(path), reran)
 
 
+@timed
 def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Path) -> Trained:
     from ganpipe.tracking import runs
     from ganpipe.tracking.lineage import lineage_tags
@@ -106,7 +142,7 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Path) -> Train
         runs.end_run(run_id, "FAILED")
         raise
     runs.set_tags(run_id, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(result.checkpoint), "ganpipe.storage": result.storage})
-    return Trained(run_id, result.checkpoint, result.metrics)
+    return Trained(run_id, result.checkpoint, result.metrics, loop_seconds=float(result.metrics.get("time.train_s", 0.0)))
 
 
 def evaluate_checkpoint(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Path, metrics: list[str] | None = None):
@@ -121,6 +157,7 @@ def evaluate_checkpoint(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, p
     return values, info, sampler
 
 
+@timed
 def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, project: Path) -> Evaluated:
     from ganpipe.tracking import runs
     from ganpipe.tracking.pyfunc import log_generator
@@ -130,8 +167,10 @@ def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, pr
     if r.data.tags.get("ganpipe.eval_status") == "FINISHED" and r.data.tags.get("ganpipe.model_uri"):
         vals = {k[len("eval.") :]: v for k, v in r.data.metrics.items() if k.startswith("eval.")}
         return Evaluated(trained.run_id, vals, {}, r.data.tags["ganpipe.model_uri"], reused=True)
+    t0 = time.perf_counter()
     values, info, sampler = evaluate_checkpoint(cfg, trained.checkpoint, prepared.path, project)
-    runs.log_metrics(trained.run_id, {f"eval.{k}": v for k, v in values.items()}, step=cfg.train.steps)
+    compute_s = time.perf_counter() - t0
+    runs.log_metrics(trained.run_id, {**{f"eval.{k}": v for k, v in values.items()}, "time.evaluate_compute_s": compute_s}, step=cfg.train.steps)
     runs.log_dict(trained.run_id, {"values": values, "info": info}, "eval/metrics.json")
     if sampler.output_kind == "images":
         from ganpipe.data.loading import load_tensors
@@ -146,9 +185,10 @@ def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, pr
     model_uri = log_generator(trained.run_id, trained.checkpoint)
     runs.set_tags(trained.run_id, {"ganpipe.eval_status": "FINISHED", "ganpipe.model_uri": model_uri})
     runs.end_run(trained.run_id, "FINISHED")
-    return Evaluated(trained.run_id, values, info, model_uri)
+    return Evaluated(trained.run_id, values, info, model_uri, compute_seconds=compute_s)
 
 
+@timed
 def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared, project: Path) -> Registered | None:
     from ganpipe.tracking import registry, runs
 

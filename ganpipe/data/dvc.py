@@ -2,7 +2,8 @@
 
 The pipeline's prepare stage: materialise raw data if needed, `dvc add data` (data.dvc),
 record the data set's parameters in params.yaml, `dvc repro prepare@NAME` (skipped by DVC
-when nothing changed), and `dvc push` to the configured remote.
+when nothing changed), and `dvc push` to the configured remote (skipped when the last push
+succeeded for the same data.dvc, dvc.lock and remote).
 """
 
 from __future__ import annotations
@@ -53,8 +54,24 @@ def default_remote(project: Path) -> Path:
     return base / "ganpipe" / "dvc-remote"  # content-addressed: safe to share between projects
 
 
+def _project_remote_config(project: Path) -> str:
+    """The remote sections of the project's own DVC config files ('' when there are none)."""
+    import re
+
+    found = []
+    for name in ("config", "config.local"):
+        f = project / ".dvc" / name
+        if f.is_file():
+            text = f.read_text()
+            if re.search(r"""^\s*\[\s*'?remote\s+"[^"]+"'?\s*\]""", text, re.M):
+                found.append(text)
+    return "\n".join(found)
+
+
 def ensure_remote(project: Path) -> None:
     """A local default remote (in .dvc/config.local) when the project has none configured."""
+    if _project_remote_config(project):
+        return  # the project names a remote itself: no need to ask DVC (a subprocess) on every run
     listed = dvc(["remote", "list"], project, check=False).stdout.strip()
     if listed:
         return
@@ -166,5 +183,24 @@ def _prepare_with_dvc(project: Path, cfg: Any, push: bool) -> tuple[Path, bool]:
     reran = "Running stage" in out.stdout
     if push:
         ensure_remote(project)
-        dvc(["push"], project, check=False)
+        _push(project)
     return project / "prepared" / key, reran
+
+
+def _push(project: Path) -> None:
+    """`dvc push`, skipped when it already succeeded for the same data.dvc, dvc.lock and remote
+    config (a re-run with unchanged inputs has nothing new to push). A failed push (remote
+    unreachable) is not recorded, so the next run tries again."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for f in (project / "data.dvc", project / "dvc.lock"):
+        h.update(f.read_bytes() if f.is_file() else b"-")
+    h.update(_project_remote_config(project).encode())
+    digest = h.hexdigest()
+    marker = project / ".ganpipe" / "dvc-pushed"
+    if marker.is_file() and marker.read_text().strip() == digest:
+        return
+    if dvc(["push"], project, check=False).returncode == 0:
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        marker.write_text(digest + "\n")

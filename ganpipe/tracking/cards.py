@@ -147,9 +147,9 @@ def log_eval_figures(run_id: str, sampler: Any, ctx: Any, metric_history: plots.
 
 
 def training_history(run_id: str) -> plots.History:
-    """{key: [(step, value)]} for the run's training metrics (eval.* and system metrics left out)."""
+    """{key: [(step, value)]} for the run's training metrics (eval.*, time.* and system metrics left out)."""
     c = client()
-    keys = [k for k in c.get_run(run_id).data.metrics if not k.startswith(("eval.", "system/"))]
+    keys = [k for k in c.get_run(run_id).data.metrics if not k.startswith(("eval.", "system/", "time."))]
     return {k: [(m.step, m.value) for m in c.get_metric_history(run_id, k)] for k in sorted(keys)}
 
 

@@ -83,6 +83,13 @@ def test_pipeline_end_to_end_then_cached_rerun(project, ray_session, prefect_ser
     assert s2["data"]["reran"] is False
     assert len(c.search_model_versions("name = 'ganpipe-dcgan-digits'")) == 1
 
+    # Stage timings: the first run trained and evaluated; the cached run only looked things up.
+    t1, t2 = s["timing"], s2["timing"]
+    assert 0 < t1["train_loop_s"] < t1["train_s"] and 0 < t1["evaluate_compute_s"] < t1["evaluate_s"]
+    assert t1["train_loop_s"] == pytest.approx(run.data.metrics["time.train_s"])
+    assert t2["train_loop_s"] == 0 and t2["evaluate_compute_s"] == 0 and t2["prepare_s"] > 0
+    assert (project / ".ganpipe" / "dvc-pushed").is_file()  # the cached run skipped `dvc push`
+
 
 def test_cli_rejects_bad_config_before_any_work(project):
     r = subprocess.run(
