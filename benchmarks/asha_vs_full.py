@@ -9,6 +9,7 @@ and wall time. Both sweeps run in one process on the same Ray instance.
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -35,13 +36,12 @@ def main() -> None:
     from ganpipe.tune.runner import run_sweep
     from ganpipe.tune.space import load_sweep
 
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as ganpipe.train.driver.ensure_ray does
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     base = yaml.safe_load(Path(args.config).read_text())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)
-        import os
-
         os.environ["GANPIPE_PROJECT"] = str(project)
         os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
         cfg = load_config(args.config, ["data.use_dvc=false"])
