@@ -152,7 +152,9 @@ def _searcher(sweep: SweepConfig, metric: str, mode: str):
             return None
         from ray.tune.search.basic_variant import BasicVariantGenerator
 
-        return BasicVariantGenerator(random_state=sweep.seed)
+        # An explicit generator must carry the concurrency cap itself: Tune's max_concurrent_trials
+        # does not reach it, and uncapped Train-backed trials contend for workers until they time out.
+        return BasicVariantGenerator(random_state=sweep.seed, max_concurrent=sweep.max_concurrent_trials)
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 

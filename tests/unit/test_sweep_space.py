@@ -39,3 +39,10 @@ def test_seeded_random_search_repeats_its_draws():
     assert first == again
     assert first != other
     assert len({str(sorted(c.items())) for c in first}) > 1  # really random, not one config repeated
+
+
+def test_seeded_search_keeps_the_concurrency_cap():
+    """Tune applies max_concurrent_trials only to the generator it builds itself."""
+    sweep = load_sweep(REPO / "configs/sweeps/dcgan-digits-arch.yaml")
+    sweep.seed, sweep.max_concurrent_trials = 7, 3
+    assert _searcher(sweep, "eval.fcd", "min").max_concurrent == 3
