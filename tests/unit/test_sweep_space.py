@@ -28,7 +28,7 @@ def _draws(seed, n=6):
     from ray.tune.experiment import Experiment
 
     sweep = load_sweep(REPO / "configs/sweeps/dcgan-digits-arch.yaml")
-    sweep.seed = seed
+    sweep.seed, sweep.max_concurrent_trials = seed, n  # draw all n without finishing any
     gen = _searcher(sweep, "eval.fcd", "min")
     gen.add_configurations([Experiment("draws", run=lambda config: None, config=to_tune(sweep.space, sweep.search), num_samples=n)])
     return [gen.next_trial().config for _ in range(n)]
