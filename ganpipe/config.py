@@ -97,6 +97,9 @@ class TrainConfig(Section):
     sample_every: int = Field(500, ge=1)
     seed: int = 0
     max_failures: int = Field(2, ge=0)  # worker restarts from the latest checkpoint
+    # Seconds a (re)started run waits, in total, for the cluster to place its workers (e.g. for
+    # an autoscaler to replace a lost node) before failing with a named reason; 0 = forever.
+    worker_wait_s: int = Field(900, ge=0)
     amp: bool = False  # bf16 autocast
     channels_last: bool = False
     storage: str = ".ganpipe/runs"  # Ray Train storage_path (shared storage on a cluster)

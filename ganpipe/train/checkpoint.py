@@ -91,6 +91,32 @@ def verify(folder: str | Path) -> dict[str, Any]:
     return meta
 
 
+def newest_verified(run_dir: str | Path) -> tuple[Path, int] | None:
+    """The checkpoint with the highest step under a run folder (`checkpoint_*/`) that passes
+    verification, with its step; None when there is none.
+
+    Ray Train records a reported checkpoint only when its controller next polls the workers
+    (every couple of seconds, one report per poll), so after a crash or a lost node its
+    "latest checkpoint" can be one or two behind what rank 0 had already written in full.
+    Checkpoints here are written by rank 0 alone and verify themselves (digests, meta.json
+    last), so the newest one that verifies is safe to resume from; a half-uploaded one fails
+    verification and is skipped.
+    """
+    found = []
+    for meta in Path(run_dir).glob(f"checkpoint_*/{META}"):
+        try:
+            found.append((int(json.loads(meta.read_text())["step"]), meta.parent.name, meta.parent))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+    for step, _, folder in sorted(found, reverse=True):
+        try:
+            verify(folder)
+        except (CheckpointError, OSError, ValueError, KeyError, TypeError):
+            continue
+        return folder, step
+    return None
+
+
 def load_state(folder: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
     folder = Path(folder)
     verify(folder)

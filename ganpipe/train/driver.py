@@ -7,6 +7,7 @@ found under the same storage path and name).
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,20 @@ def resolve_gpu(cfg: PipelineConfig) -> bool:
     return bool(cfg.train.use_gpu)
 
 
+# Ray Train V2 gives each attempt to start the worker group this long (env var, default 60 s)
+# and, by default, retries failed starts forever: a run whose node is gone and never replaced
+# would wait for ever. `train.worker_wait_s` bounds the total.
+START_TIMEOUT_ENV = "RAY_TRAIN_WORKER_GROUP_START_TIMEOUT_S"
+
+
+def start_retry_limit(wait_s: int) -> int:
+    """FailureConfig.controller_failure_limit for a total wait of `wait_s` seconds (-1: forever)."""
+    if wait_s <= 0:
+        return -1
+    per_attempt = float(os.environ.get(START_TIMEOUT_ENV) or 60.0)
+    return max(0, math.ceil(wait_s / per_attempt) - 1)
+
+
 def storage_path(cfg: PipelineConfig, project: Path) -> str:
     s = cfg.train.storage
     if "://" in s:
@@ -79,6 +94,7 @@ def fit(
             "tracking": tracking,
             "cache_dir": str((project / ".ganpipe" / "cache").resolve()),
             "placement_dir": None if "://" in storage else str(Path(storage) / cfg.run_name / "placement"),
+            "run_dir": None if "://" in storage else str(Path(storage) / cfg.run_name),  # resume from the newest verified checkpoint
         },
         scaling_config=ScalingConfig(
             num_workers=cfg.train.num_workers,
@@ -88,7 +104,7 @@ def fit(
         run_config=RunConfig(
             name=cfg.run_name,
             storage_path=storage,
-            failure_config=FailureConfig(max_failures=cfg.train.max_failures),
+            failure_config=FailureConfig(max_failures=cfg.train.max_failures, controller_failure_limit=start_retry_limit(cfg.train.worker_wait_s)),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             callbacks=callbacks or [],
         ),
@@ -99,6 +115,13 @@ def fit(
         cause = _root_cause(e)
         if isinstance(cause, TrainingError):
             raise cause from None
+        if type(cause).__name__ == "WorkerGroupStartupTimeoutError":
+            t = cfg.train
+            raise TrainingError(
+                f"training run {cfg.run_name} failed: the cluster did not place {t.num_workers} worker(s) "
+                f"({t.cpus_per_worker} CPU{', 1 GPU' if use_gpu else ''} each) within train.worker_wait_s={t.worker_wait_s}s",
+                hint="add nodes (or check the autoscaler), lower train.num_workers / cpus_per_worker, or raise train.worker_wait_s",
+            ) from e
         raise TrainingError(f"training run {cfg.run_name} failed: {type(cause).__name__}: {str(cause)[:500]}") from e
     if result.checkpoint is None:
         raise TrainingError(f"training run {cfg.run_name} finished without a checkpoint")
@@ -112,14 +135,16 @@ def _root_cause(e: BaseException) -> BaseException:
     seen = set()
     while id(e) not in seen:
         seen.add(id(e))
-        for attr in ("worker_failures",):
-            wf = getattr(e, attr, None)
-            if isinstance(wf, dict) and wf:
-                e = next(iter(wf.values()))
-                break
-        else:
-            nxt = e.__cause__ or getattr(e, "cause", None)
-            if nxt is None or not isinstance(nxt, BaseException):
-                return e
-            e = nxt
+        wf = getattr(e, "worker_failures", None)
+        if isinstance(wf, dict) and wf:
+            e = next(iter(wf.values()))
+            continue
+        cf = getattr(e, "controller_failure", None)  # ControllerError wraps e.g. a start timeout
+        if isinstance(cf, BaseException):
+            e = cf
+            continue
+        nxt = e.__cause__ or getattr(e, "cause", None)
+        if nxt is None or not isinstance(nxt, BaseException):
+            return e
+        e = nxt
     return e

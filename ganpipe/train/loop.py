@@ -181,24 +181,48 @@ def run_training(
 
 
 class RayReporter:
-    """Ray Train's report/checkpoint calls (every rank calls report the same number of times)."""
+    """Ray Train's report/checkpoint calls (every rank calls report the same number of times).
 
-    def __init__(self) -> None:
+    `run_dir` is the run's folder when the storage is a local or mounted path: resuming then
+    takes the newest verified checkpoint found there, which can be newer than the one Ray Train
+    had recorded when the failure happened (see `checkpoint.newest_verified`)."""
+
+    def __init__(self, run_dir: str | None = None) -> None:
         import ray.train
 
         self._train = ray.train
+        self._run_dir = run_dir
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         ckpt = self._train.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
         self._train.report(metrics, checkpoint=ckpt)
 
     def latest_checkpoint(self) -> Path | None:
+        if self._run_dir is not None:
+            found = self._newest_on_storage()
+            if found is not None:
+                return found
         ck = self._train.get_checkpoint()
         if ck is None:
             return None
         # Copy to local disk: the storage may be remote (S3) on a cluster.
         local = Path(tempfile.mkdtemp(prefix="ganpipe-resume-"))
         return Path(ck.to_directory(str(local)))
+
+    def _newest_on_storage(self) -> Path | None:
+        """Rank 0 picks the newest verified checkpoint and every rank takes the same one, so all
+        ranks start at the same step."""
+        import torch.distributed as dist
+
+        from ganpipe.train.checkpoint import newest_verified
+
+        choice: list[str | None] = [None]
+        if self._train.get_context().get_world_rank() == 0:
+            found = newest_verified(self._run_dir)
+            choice[0] = str(found[0]) if found else None
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            dist.broadcast_object_list(choice, src=0)
+        return Path(choice[0]) if choice[0] else None
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
@@ -217,7 +241,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
 
         sink = MlflowSink(**config["tracking"])
     evaluator = make_evaluator(cfg, config["data_dir"], config.get("cache_dir")) if cfg.eval.every else None
-    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=RayReporter(), sink=sink, evaluator=evaluator)
+    reporter = RayReporter(config.get("run_dir"))
+    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=reporter, sink=sink, evaluator=evaluator)
 
 
 def _record_placement(folder: str | None, rank: int, world: int, device: torch.device) -> None:
