@@ -25,6 +25,43 @@ sys.path.insert(0, str(REPO))
 TINY = ["train.log_every=50", "model.params.g_width=8", "model.params.d_width=8", "eval.num_samples=100"]
 
 
+def node_removed(root: Path, runs: int, steps: int = 600, every: int = 100) -> tuple:
+    """Runs tests/reliability/node_removal_driver.py (its own 2-node cluster, in a subprocess):
+    one clean run, then `runs` runs whose worker node is killed after the first checkpoint."""
+    import os
+    import subprocess
+
+    def drive(name: str, *extra: str) -> dict:
+        env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+        cmd = [sys.executable, str(REPO / "tests/reliability/node_removal_driver.py"), str(root / "nodes"), str(root / "data"),
+               "--steps", str(steps), "--every", str(every), "--run-name", name, *extra]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=900)
+        lines = r.stdout.strip().splitlines()
+        return json.loads(lines[-1]) if r.returncode == 0 and lines else {"error": r.stderr[-300:]}
+
+    clean = drive("nodes-clean", "--no-kill")
+    tried = ok = 0
+    redone, recover = [], []
+    for i in range(runs):
+        tried += 1
+        out = drive(f"nodes-kill-{i}")
+        m, k = out.get("metrics", {}), out.get("killed", {})
+        if not out.get("error") and m.get("step") == steps and m.get("start_step", 0) > 0 and "ckpt_after_kill" in k:
+            ok += 1
+            # The run had reached fewer than ckpt_after_kill + every steps when the node went.
+            redone.append(k["ckpt_after_kill"] + every - 1 - int(m["start_step"]))
+            if "fit_s" in clean.get("timing", {}):
+                recover.append(out["timing"]["fit_s"] - clean["timing"]["fit_s"])
+    return (
+        f"Ray node removed after checkpoint {every} (2 nodes, replacement added)",
+        tried,
+        ok,
+        f"<= {max(redone)}" if redone else "-",
+        f"none (final step {steps})" if ok else "-",
+        f"{sum(recover) / len(recover):.1f}s" if recover else "-",
+    )
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=2)
@@ -109,6 +146,9 @@ def main() -> None:
                 except CheckpointError:
                     ok += verify(good)["step"] == 100
         rows.append(("disk full while checkpointing", tried, ok, "<= 1 interval (previous checkpoint kept)", "none", "n/a"))
+
+        # 5. a Ray node is removed mid-run (2-node cluster, one rank per node), a replacement joins
+        rows.append(node_removed(root, args.runs))
 
     t = Table(title=f"Reliability drills, {time.strftime('%Y-%m-%d')}, 2-core CPU")
     for c in ("fault injected", "runs tried", "runs recovered", "progress redone (steps)", "data lost", "time to recover"):
