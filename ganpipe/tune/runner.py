@@ -205,6 +205,10 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
             search_alg=_searcher(sweep, f"eval.{metric}", mode),
             num_samples=sweep.num_samples,
             max_concurrent_trials=sweep.max_concurrent_trials,
+            # A stopped trial's process must exit: its Ray Train controller and workers are owned
+            # by it and only then release their CPUs/GPUs (a reused actor kept them, and later
+            # trials timed out waiting for workers).
+            reuse_actors=False,
         ),
         run_config=tune.RunConfig(name=sweep_name, storage_path=str(project / ".ganpipe" / "tune"), verbose=0),
     )
