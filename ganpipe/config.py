@@ -102,6 +102,7 @@ class TrainConfig(Section):
     worker_wait_s: int = Field(900, ge=0)
     amp: bool = False  # bf16 autocast
     channels_last: bool = False
+    compile: bool = False  # torch.compile G and D's forward (in place; checkpoints unchanged)
     storage: str = ".ganpipe/runs"  # Ray Train storage_path (shared storage on a cluster)
     run_name: str | None = None  # default: <name>-<config hash>, so re-running resumes
 

@@ -8,6 +8,7 @@ A `Sampler` is what a registered model wraps: it rebuilds the generator from an 
 
 from __future__ import annotations
 
+import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
@@ -17,6 +18,8 @@ from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
 from ganpipe.registry import Registry
+
+log = logging.getLogger("ganpipe")
 
 if TYPE_CHECKING:
     from ganpipe.config import PipelineConfig
@@ -204,9 +207,42 @@ class Recipe(ABC):
             o.load_state_dict(state["optimizers"][k])
         self.load_extra_state(state.get("extra", {}))
 
+    def compile_modules(self, *modules: nn.Module, multi_forward: tuple[nn.Module, ...] = ()) -> None:
+        """`train.compile`: compile each module's forward in place (`nn.Module.compile`).
+
+        Training calls go through the compiled graph, while the module object, its parameters
+        and its state_dict keys stay those of the plain module: checkpoints, exports, EMA copies
+        and the gradient all-reduce see no `_orig_mod.` prefix. Call after moving the modules
+        to their device and memory format.
+
+        `multi_forward` names the modules the update runs several times before one backward
+        (D on real, then on fake images). Those with spectral norm stay eager: a compiled
+        forward writes the power-iteration vector back into its buffer, which the first
+        forward saved for the backward, so the backward fails ("modified by an inplace
+        operation"); eager spectral norm clones the vector first.
+        """
+        if not self.cfg.train.compile:
+            return
+        for m in modules:
+            if any(m is x for x in multi_forward) and has_spectral_norm(m):
+                log.warning("train.compile: %s stays eager (spectral norm in a module run several times per backward)", type(m).__name__)
+                continue
+            m.compile()
+
     def autocast(self):
         dev = self.device.type
         return torch.autocast(dev, dtype=torch.bfloat16, enabled=bool(self.cfg.train.amp))
+
+
+def has_spectral_norm(module: nn.Module) -> bool:
+    """Whether any submodule is spectrally normalised (parametrization or the older hook)."""
+    for m in module.modules():
+        params = getattr(m, "parametrizations", None)
+        if params is not None and any(type(p).__name__ == "_SpectralNorm" for plist in params.values() for p in plist):
+            return True
+        if any(type(h).__name__ == "SpectralNorm" for h in m._forward_pre_hooks.values()):
+            return True
+    return False
 
 
 FAMILIES: Registry[type[Recipe]] = Registry("model family")

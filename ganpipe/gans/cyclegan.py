@@ -141,6 +141,7 @@ class CycleGANRecipe(Recipe):
             if self.cfg.train.channels_last:
                 m.to(memory_format=torch.channels_last)
             self.sync.broadcast(m)
+        self.compile_modules(self.G.G_AB, self.G.G_BA, self.D_A, self.D_B)  # the modules train_step calls
         o = self.cfg.optim
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
         self.opt_d = torch.optim.Adam(

@@ -180,6 +180,7 @@ class Pix2PixRecipe(Recipe):
             self.D.to(memory_format=torch.channels_last)
         self.sync.broadcast(self.G)
         self.sync.broadcast(self.D)
+        self.compile_modules(self.G, self.D, multi_forward=(self.D,))  # D sees real, then fake pairs
         o = self.cfg.optim
         self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
         self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
