@@ -80,6 +80,7 @@ def main() -> None:
     from ganpipe.train.driver import fit
     from ganpipe.train.loop import run_training
 
+    os.environ.setdefault("RAY_worker_niceness", "0")  # as ganpipe.train.driver.ensure_ray does
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
