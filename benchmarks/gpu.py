@@ -1,0 +1,332 @@
+"""GPU training speed of realistic image GANs: images/s, GPU utilisation, peak memory and MFU.
+
+    python benchmarks/gpu.py                       # dcgan-64, biggan-64, biggan-128 (bf16, channels_last)
+    python benchmarks/gpu.py --models dcgan-64 --compile --steps 100
+    python benchmarks/gpu.py --peak-tflops 989     # a GPU missing from the peak table
+
+Needs a CUDA device; without one it says so and exits with status 2 (0 with
+--skip-without-cuda, as `benchmarks/run_all.py` calls it).
+
+Each model is a ganpipe recipe with its shipped config (configs/dcgan-digits.yaml,
+configs/biggan-digits.yaml) scaled to a paper-like size: the digits prepared at 64 or 128 px
+and 3 channels (pixels are irrelevant to speed), DCGAN widths 64 with batch 128, BigGAN
+channel unit 64, self-attention at half the image side, z 120, batch 64. The recipe's own
+`train_step` runs in a bare loop on the loop's in-GPU `Batcher` (warm-up steps first, then
+the timed steps, one host sync at the end).
+
+- images/s: timed steps x batch x n_critic / seconds;
+- FLOPs per step: `torch.utils.flop_counter.FlopCounterMode` over one eager `train_step`
+  (forward and backward of G and D: convolutions and matmuls; elementwise ops not counted);
+- MFU: achieved FLOP/s over the GPU's dense bf16 tensor-core peak (table below, or
+  --peak-tflops), so it is comparable across runs with and without amp;
+- peak memory: `torch.cuda.max_memory_allocated` over the timed steps (tensors; the caching
+  allocator reserves more);
+- GPU utilisation: NVML's utilization.gpu (share of time a kernel was running, not SM
+  occupancy) sampled every 0.1 s during the timed steps, through pynvml when installed,
+  else `nvidia-smi`; "n/a" when neither is available.
+
+The last line is `RESULT {json}` for benchmarks/run_all.py.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Dense (no sparsity) bf16 tensor-core peaks, TFLOP/s, from the vendors' data sheets; GeForce
+# cards at fp32 accumulation (what PyTorch uses). More specific names first.
+PEAK_BF16_TFLOPS: list[tuple[str, float]] = [
+    ("GB200", 2500.0),
+    ("B200", 2250.0),
+    ("B100", 1750.0),
+    ("GH200", 989.0),
+    ("H200", 989.0),
+    ("H100 NVL", 835.0),
+    ("H100 PCIe", 756.0),
+    ("H100", 989.0),  # SXM
+    ("H800", 989.0),
+    ("A100", 312.0),
+    ("A800", 312.0),
+    ("L40S", 362.0),
+    ("L40", 181.0),
+    ("L4", 121.0),
+    ("A6000", 155.0),
+    ("A10", 125.0),
+    ("RTX 4090", 165.0),
+    ("RTX 3090", 71.0),
+]
+
+# name -> (base config, overrides)
+MODELS: dict[str, tuple[str, list[str]]] = {
+    "dcgan-64": (
+        "configs/dcgan-digits.yaml",
+        ["data.image_size=64", "data.channels=3", "model.z_dim=100", "model.params.g_width=64", "model.params.d_width=64", "train.batch_size=128"],
+    ),
+    "biggan-64": (
+        "configs/biggan-digits.yaml",
+        ["data.image_size=64", "data.channels=3", "model.z_dim=120", "model.params.g_ch=64", "model.params.d_ch=64", "model.params.shared_dim=128", "model.params.attn_res=32", "train.batch_size=64"],
+    ),
+    "biggan-128": (
+        "configs/biggan-digits.yaml",
+        ["data.image_size=128", "data.channels=3", "model.z_dim=120", "model.params.g_ch=64", "model.params.d_ch=64", "model.params.shared_dim=128", "model.params.attn_res=64", "train.batch_size=64"],
+    ),
+}
+
+
+def peak_tflops(name: str) -> float | None:
+    for key, value in PEAK_BF16_TFLOPS:
+        if key.lower() in name.lower():
+            return value
+    return None
+
+
+class UtilSampler:
+    """Mean NVML utilization.gpu of one device, sampled in a thread while active."""
+
+    def __init__(self, device: torch.device, period: float = 0.1):
+        self.samples: list[float] = []
+        self.period = period
+        self._stop = threading.Event()
+        self._read = self._reader(device)
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def _reader(device: torch.device) -> Any:
+        props = torch.cuda.get_device_properties(device)
+        uuid = getattr(props, "uuid", None)
+        uuid = f"GPU-{uuid}" if uuid is not None and not str(uuid).startswith("GPU-") else (str(uuid) if uuid else None)
+        try:
+            import pynvml  # nvidia-ml-py
+
+            pynvml.nvmlInit()
+            handle = pynvml.nvmlDeviceGetHandleByUUID(uuid) if uuid else pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+            return lambda: float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
+        except Exception:
+            pass
+        smi = shutil.which("nvidia-smi")
+        if smi is None:
+            return None
+        target = uuid or str(device.index or 0)
+
+        def read() -> float:
+            out = subprocess.run([smi, "-i", target, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5)
+            return float(out.stdout.strip().splitlines()[0])
+
+        try:
+            read()
+        except Exception:
+            return None
+        return read
+
+    @property
+    def available(self) -> bool:
+        return self._read is not None
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.samples.append(self._read())
+            except Exception:
+                pass
+            self._stop.wait(self.period)
+
+    def __enter__(self) -> "UtilSampler":
+        if self._read is not None:
+            self._thread = threading.Thread(target=self._loop, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+    @property
+    def mean(self) -> float | None:
+        return sum(self.samples) / len(self.samples) if self.samples else None
+
+
+def prepared(root: Path, image_size: int, channels: int) -> Path:
+    from ganpipe.config import DataConfig
+    from ganpipe.data.prepare import prepare
+    from ganpipe.data.sources import fetch
+
+    raw = root / "data"
+    if not (raw / "digits").exists():
+        fetch("digits", raw)
+    out = root / "prepared" / f"digits-{image_size}-{channels}"
+    if not out.exists():
+        prepare("digits", out, DataConfig(raw_root=str(raw), image_size=image_size, channels=channels))
+    return out
+
+
+def flops_per_step(cfg: Any, data_dir: Path, device: torch.device) -> float:
+    """FLOPs of one train_step, counted on an eager copy of the recipe (same shapes)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from ganpipe.data.loading import load_tensors
+    from ganpipe.train.loop import Batcher, build_recipe
+
+    eager = cfg.model_copy(update={"train": cfg.train.model_copy(update={"compile": False})})
+    recipe = build_recipe(eager, data_dir, device)
+    batches = Batcher({k: v[: 4 * cfg.train.batch_size] for k, v in load_tensors(data_dir, "train").items()}, cfg.train.batch_size, 0, device)
+    recipe.train_step(batches, 1)
+    with FlopCounterMode(display=False) as fc:
+        recipe.train_step(batches, 2)
+    del recipe, batches
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return float(fc.get_total_flops())
+
+
+def run_model(name: str, overrides: list[str], root: Path, device: torch.device, warmup: int, steps: int) -> dict[str, Any]:
+    from ganpipe.config import load_config
+    from ganpipe.data.loading import load_tensors
+    from ganpipe.train.loop import Batcher, build_recipe
+
+    base, model_overrides = MODELS[name]
+    cfg = load_config(REPO / base, model_overrides + overrides)
+    data_dir = prepared(root, cfg.data.image_size, cfg.data.channels or 3)
+    flops = flops_per_step(cfg, data_dir, device)
+    torch.manual_seed(0)
+    recipe = build_recipe(cfg, data_dir, device)
+    batches = Batcher(load_tensors(data_dir, "train"), cfg.train.batch_size, 0, device, pin=device.type == "cuda")
+    t0 = time.perf_counter()
+    for s in range(warmup):
+        logs = recipe.train_step(batches, s + 1)
+    float(logs["loss_d"])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.reset_peak_memory_stats(device)
+    t_warm = time.perf_counter() - t0
+    util = UtilSampler(device) if device.type == "cuda" else None
+    t0 = time.perf_counter()
+    if util is not None:
+        util.__enter__()
+    for s in range(steps):
+        logs = recipe.train_step(batches, warmup + s + 1)
+    float(logs["loss_d"])
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    secs = time.perf_counter() - t0
+    if util is not None:
+        util.__exit__()
+    peak_mem = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None
+    imgs = steps * cfg.train.batch_size * cfg.loss.n_critic
+    out = {
+        "model": name,
+        "batch": cfg.train.batch_size,
+        "n_critic": cfg.loss.n_critic,
+        "images_per_s": imgs / secs,
+        "step_ms": 1000 * secs / steps,
+        "flops_per_step": flops,
+        "achieved_tflops": flops * steps / secs / 1e12,
+        "peak_mem_gib": peak_mem / 2**30 if peak_mem is not None else None,
+        "gpu_util_pct": util.mean if util is not None else None,
+        "warmup_s": t_warm,
+        "flags": {"amp": cfg.train.amp, "channels_last": cfg.train.channels_last, "compile": cfg.train.compile},
+    }
+    del recipe, batches
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--models", default=",".join(MODELS), help=f"comma-separated, from {', '.join(MODELS)}")
+    ap.add_argument("--steps", type=int, default=50, help="timed steps per model")
+    ap.add_argument("--warmup", type=int, default=10, help="untimed steps first (cuDNN autotuning, compilation)")
+    ap.add_argument("--no-amp", action="store_true", help="fp32 instead of bf16 autocast")
+    ap.add_argument("--no-channels-last", action="store_true")
+    ap.add_argument("--compile", action="store_true", help="train.compile=true (torch.compile G and D)")
+    ap.add_argument("--set", dest="sets", action="append", default=[], help="extra config override for every model, e.g. train.batch_size=256")
+    ap.add_argument("--peak-tflops", type=float, default=None, help="the GPU's dense bf16 peak, for MFU (default: from the table)")
+    ap.add_argument("--skip-without-cuda", action="store_true", help="exit 0 (with a RESULT line saying skipped) when there is no CUDA device")
+    ap.add_argument("--allow-cpu", action="store_true", help="run on the CPU to check the script itself (figures meaningless, no MFU)")
+    args = ap.parse_args()
+    models = [m.strip() for m in args.models.split(",") if m.strip()]
+    unknown = [m for m in models if m not in MODELS]
+    if unknown:
+        raise SystemExit(f"unknown model(s) {', '.join(unknown)}; choose from {', '.join(MODELS)}")
+
+    if not torch.cuda.is_available() and not args.allow_cpu:
+        why = "no CUDA device visible to PyTorch" + ("" if torch.version.cuda else f" (this torch {torch.__version__} is a CPU-only build)")
+        print(f"benchmarks/gpu.py: {why}; run it on a machine with an NVIDIA GPU and a CUDA build of PyTorch.", file=sys.stderr)
+        print("RESULT " + json.dumps({"benchmark": "gpu", "figure": f"skipped: {why}", "value": None, "target": "info: images/s, MFU, peak memory, utilisation", "met": None, "skipped": why}), flush=True)
+        sys.exit(0 if args.skip_without_cuda else 2)
+
+    device = torch.device("cuda") if torch.cuda.is_available() else torch.device("cpu")
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+        gpu = torch.cuda.get_device_name(device)
+        peak = args.peak_tflops or peak_tflops(gpu)
+    else:
+        gpu, peak = f"CPU ({torch.get_num_threads()} threads), script check only", None
+    flags = [f"train.amp={'false' if args.no_amp else 'true'}", f"train.channels_last={'false' if args.no_channels_last else 'true'}", f"train.compile={'true' if args.compile else 'false'}"]
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for m in models:
+            print(f"  {m}: warm-up {args.warmup}, timed {args.steps} steps ...", flush=True)
+            rows.append(run_model(m, flags + args.sets, Path(tmp), device, args.warmup, args.steps))
+
+    from rich.console import Console
+    from rich.table import Table
+
+    title = f"GPU training speed, {gpu}, peak {peak or '?'} bf16 TFLOP/s, {'fp32' if args.no_amp else 'bf16 amp'}{'' if args.no_channels_last else ', channels_last'}{', compile' if args.compile else ''}, torch {torch.__version__}, {time.strftime('%Y-%m-%d')}"
+    t = Table(title=title)
+    for c in ("model", "batch", "images/s", "step ms", "GFLOP/step", "TFLOP/s", "MFU", "peak mem GiB", "GPU util %", "warm-up s"):
+        t.add_column(c, justify="right" if c != "model" else "left")
+    parts = []
+    for r in rows:
+        mfu = r["achieved_tflops"] / peak if peak else None
+        r["mfu"] = mfu
+        t.add_row(
+            r["model"],
+            str(r["batch"]),
+            f"{r['images_per_s']:,.0f}",
+            f"{r['step_ms']:.1f}",
+            f"{r['flops_per_step'] / 1e9:,.1f}",
+            f"{r['achieved_tflops']:.2f}",
+            f"{100 * mfu:.1f}%" if mfu is not None else "n/a",
+            f"{r['peak_mem_gib']:.2f}" if r["peak_mem_gib"] is not None else "n/a",
+            f"{r['gpu_util_pct']:.0f}" if r["gpu_util_pct"] is not None else "n/a",
+            f"{r['warmup_s']:.1f}",
+        )
+        parts.append(f"{r['model']} {r['images_per_s']:,.0f} img/s" + (f" MFU {100 * mfu:.1f}%" if mfu is not None else ""))
+    Console(width=None if sys.stdout.isatty() else 160).print(t)
+    if device.type == "cuda" and peak is None:
+        print(f"no peak for {gpu!r} in the table: pass --peak-tflops for MFU")
+    print(
+        "RESULT "
+        + json.dumps(
+            {
+                "benchmark": "gpu",
+                "figure": f"{gpu}: " + "; ".join(parts),
+                "value": round(min(r["mfu"] for r in rows), 4) if all(r["mfu"] is not None for r in rows) else None,
+                "target": "info: images/s, MFU, peak memory, utilisation",
+                "met": None,
+                "rows": rows,
+            }
+        ),
+        flush=True,
+    )
+
+
+if __name__ == "__main__":
+    main()
