@@ -118,6 +118,8 @@ def ray_data(data_dir: Path, bs: int, epochs: int) -> dict[str, Any]:
     ctx = ray.data.DataContext.get_current()
     ctx.enable_progress_bars = False
     ctx.print_on_execution_start = False
+    for name in ("ray.data", "ray.data._internal.execution.streaming_executor"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # one INFO line per epoch otherwise
     files = [str(p) for p in sorted(data_dir.glob("train-*.parquet"))]
     collate = arrow_collate(load_manifest(data_dir)["schema"])
     n_rows = load_manifest(data_dir)["counts"]["train"]

@@ -106,31 +106,42 @@ class UtilSampler:
 
     @staticmethod
     def _reader(device: torch.device) -> Any:
+        """A function returning the device's utilization.gpu, or None when it cannot be read.
+        The device is named by UUID (robust to CUDA_VISIBLE_DEVICES), else by index."""
         props = torch.cuda.get_device_properties(device)
-        uuid = getattr(props, "uuid", None)
-        uuid = f"GPU-{uuid}" if uuid is not None and not str(uuid).startswith("GPU-") else (str(uuid) if uuid else None)
+        raw = getattr(props, "uuid", None)
+        uuid = None if raw is None else (str(raw) if str(raw).startswith("GPU-") else f"GPU-{raw}")
+        index = device.index if device.index is not None else torch.cuda.current_device()
         try:
             import pynvml  # nvidia-ml-py
 
             pynvml.nvmlInit()
-            handle = pynvml.nvmlDeviceGetHandleByUUID(uuid) if uuid else pynvml.nvmlDeviceGetHandleByIndex(device.index or 0)
+            handle = None
+            if uuid:
+                try:
+                    handle = pynvml.nvmlDeviceGetHandleByUUID(uuid)
+                except Exception:
+                    handle = None
+            handle = handle or pynvml.nvmlDeviceGetHandleByIndex(index)
+            pynvml.nvmlDeviceGetUtilizationRates(handle)
             return lambda: float(pynvml.nvmlDeviceGetUtilizationRates(handle).gpu)
         except Exception:
             pass
         smi = shutil.which("nvidia-smi")
         if smi is None:
             return None
-        target = uuid or str(device.index or 0)
+        for target in [t for t in (uuid, str(index)) if t]:
 
-        def read() -> float:
-            out = subprocess.run([smi, "-i", target, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5)
-            return float(out.stdout.strip().splitlines()[0])
+            def read(target: str = target) -> float:
+                out = subprocess.run([smi, "-i", target, "--query-gpu=utilization.gpu", "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=5)
+                return float(out.stdout.strip().splitlines()[0])
 
-        try:
-            read()
-        except Exception:
-            return None
-        return read
+            try:
+                read()
+                return read
+            except Exception:
+                continue
+        return None
 
     @property
     def available(self) -> bool:
