@@ -43,7 +43,7 @@ from typing import Any
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import bare_recipe, prepared, timed_steps  # noqa: E402  (also puts the repo on sys.path)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -171,20 +171,6 @@ class UtilSampler:
         return sum(self.samples) / len(self.samples) if self.samples else None
 
 
-def prepared(root: Path, image_size: int, channels: int) -> Path:
-    from ganpipe.config import DataConfig
-    from ganpipe.data.prepare import prepare
-    from ganpipe.data.sources import fetch
-
-    raw = root / "data"
-    if not (raw / "digits").exists():
-        fetch("digits", raw)
-    out = root / "prepared" / f"digits-{image_size}-{channels}"
-    if not out.exists():
-        prepare("digits", out, DataConfig(raw_root=str(raw), image_size=image_size, channels=channels))
-    return out
-
-
 def flops_per_step(cfg: Any, data_dir: Path, device: torch.device) -> float:
     """FLOPs of one train_step, counted on an eager copy of the recipe (same shapes)."""
     from torch.utils.flop_counter import FlopCounterMode
@@ -205,35 +191,17 @@ def flops_per_step(cfg: Any, data_dir: Path, device: torch.device) -> float:
 
 
 def run_model(name: str, overrides: list[str], root: Path, device: torch.device, warmup: int, steps: int) -> dict[str, Any]:
-    from ganpipe.config import load_config
-    from ganpipe.data.loading import load_tensors
-    from ganpipe.train.loop import Batcher, build_recipe
-
     base, model_overrides = MODELS[name]
-    cfg = load_config(REPO / base, model_overrides + overrides)
-    data_dir = prepared(root, cfg.data.image_size, cfg.data.channels or 3)
+    cfg, data_dir = prepared(base, root, model_overrides + overrides)
     flops = flops_per_step(cfg, data_dir, device)
-    torch.manual_seed(0)
-    recipe = build_recipe(cfg, data_dir, device)
-    batches = Batcher(load_tensors(data_dir, "train"), cfg.train.batch_size, 0, device, pin=device.type == "cuda")
-    t0 = time.perf_counter()
-    for s in range(warmup):
-        logs = recipe.train_step(batches, s + 1)
-    float(logs["loss_d"])
+    recipe, batches = bare_recipe(cfg, data_dir, device)
+    t_warm, _ = timed_steps(recipe, batches, 1, warmup, device)
     if device.type == "cuda":
-        torch.cuda.synchronize(device)
         torch.cuda.reset_peak_memory_stats(device)
-    t_warm = time.perf_counter() - t0
     util = UtilSampler(device) if device.type == "cuda" else None
-    t0 = time.perf_counter()
     if util is not None:
         util.__enter__()
-    for s in range(steps):
-        logs = recipe.train_step(batches, warmup + s + 1)
-    float(logs["loss_d"])
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    secs = time.perf_counter() - t0
+    secs, _ = timed_steps(recipe, batches, warmup + 1, steps, device)
     if util is not None:
         util.__exit__()
     peak_mem = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else None

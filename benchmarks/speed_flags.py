@@ -28,11 +28,9 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from _common import bare_recipe, prepared, timed_steps
 
-from ganpipe.config import load_config  # noqa: E402
-from ganpipe.data.loading import load_tensors  # noqa: E402
-from ganpipe.train.loop import Batcher, build_recipe  # noqa: E402
+from ganpipe.config import load_config
 
 VARIANTS: dict[str, list[str]] = {
     "baseline (all off)": [],
@@ -44,41 +42,14 @@ BASE = ["train.amp=false", "train.channels_last=false", "train.compile=false"]
 WIN = 1.05  # a flag "wins" when it is at least 5% faster than the baseline
 
 
-def prepared_digits(root: Path, image_size: int) -> Path:
-    from ganpipe.config import DataConfig
-    from ganpipe.data.prepare import prepare
-    from ganpipe.data.sources import fetch
-
-    fetch("digits", root / "data")
-    out = root / "prepared" / f"digits-{image_size}"
-    if not out.exists():
-        prepare("digits", out, DataConfig(raw_root=str(root / "data"), image_size=image_size))
-    return out
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def measure(config: str, overrides: list[str], data_dir: Path, device: torch.device, warmup: int, steps: int) -> tuple[float, float, float]:
     """(images/s over the timed steps, images per CPU-second of this process, seconds of warm-up)."""
     cfg = load_config(config, BASE + overrides)
-    torch.manual_seed(0)
-    recipe = build_recipe(cfg, data_dir, device)
-    batches = Batcher(load_tensors(data_dir, "train"), cfg.train.batch_size, 0, device, pin=device.type == "cuda")
-    t0 = time.perf_counter()
-    for s in range(warmup):
-        logs = recipe.train_step(batches, s + 1)
-    float(logs["loss_d"])
-    sync(device)
-    t_warm = time.perf_counter() - t0
-    t0, c0 = time.perf_counter(), time.process_time()
-    for s in range(steps):
-        logs = recipe.train_step(batches, warmup + s + 1)
-    float(logs["loss_d"])  # the only host sync, as at the loop's log points
-    sync(device)
-    secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+    recipe, batches = bare_recipe(cfg, data_dir, device)
+    t_warm, _ = timed_steps(recipe, batches, 1, warmup, device)
+    c0 = time.process_time()
+    secs, logs = timed_steps(recipe, batches, warmup + 1, steps, device)
+    cpu = time.process_time() - c0
     if not all(torch.isfinite(v).all() for v in logs.values()):
         raise RuntimeError(f"{config} {overrides}: non-finite losses {logs}")
     imgs = steps * cfg.train.batch_size * cfg.loss.n_critic
@@ -107,10 +78,7 @@ def main() -> None:
     results: dict[str, dict[str, tuple[float, float, float]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for config in configs:
-            cfg = load_config(config)
-            if cfg.data.source != "digits":
-                raise SystemExit(f"{config}: this benchmark prepares the digits only (data.source is {cfg.data.source})")
-            data_dir = prepared_digits(Path(tmp), cfg.data.image_size)
+            cfg, data_dir = prepared(config, Path(tmp))
             best: dict[str, tuple[float, float, float]] = {}
             names = list(VARIANTS)
             for r in range(repeats):

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from _common import prepared, result_line
+from _common import bare_recipe, prepared, result_line, timed_steps
 
 FAMILIES = {
     "dcgan": "configs/dcgan-digits.yaml",
@@ -49,17 +49,10 @@ def steps_for(cfg, data_dir: Path, seconds: float) -> int:
 
 def bare_recipe_loop(cfg, data_dir: Path) -> float:
     """The family's own update in a plain `for` loop: no Ray, no reporting, no checkpoints."""
-    from ganpipe.data.loading import load_tensors
-    from ganpipe.train.loop import Batcher, build_recipe, seed_everything
-
-    seed_everything(cfg.train.seed)
-    recipe = build_recipe(cfg, data_dir, torch.device("cpu"))
-    batches = Batcher(load_tensors(data_dir, "train"), cfg.train.batch_size, seed=0, device=torch.device("cpu"))
-    t0 = time.perf_counter()
-    for step in range(1, cfg.train.steps + 1):
-        logs = recipe.train_step(batches, step)
-    float(next(iter(logs.values())))
-    return cfg.train.steps * cfg.train.batch_size * cfg.loss.n_critic / (time.perf_counter() - t0)
+    cpu = torch.device("cpu")
+    recipe, batches = bare_recipe(cfg, data_dir, cpu)
+    secs, _ = timed_steps(recipe, batches, 1, cfg.train.steps, cpu)
+    return cfg.train.steps * cfg.train.batch_size * cfg.loss.n_critic / secs
 
 
 def handwritten_dcgan(cfg, data_dir: Path) -> float:

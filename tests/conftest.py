@@ -57,6 +57,29 @@ def digits_prepared(tmp_path_factory, digits_raw) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def digits8(tmp_path_factory, digits_raw) -> Path:
+    """The digits at 8 x 8: small enough for learning tests of every image family."""
+    from ganpipe.config import DataConfig
+    from ganpipe.data.prepare import prepare
+
+    out = tmp_path_factory.mktemp("prepared") / "digits8"
+    prepare("digits", out, DataConfig(raw_root=str(digits_raw), image_size=8))
+    return out
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny nets: intra-op threads only add synchronisation (and stall on busy CPUs).
+    Modules opt in with `pytestmark = pytest.mark.usefixtures("one_thread")`."""
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 @pytest.fixture
 def project(tmp_path, monkeypatch, digits_raw) -> Path:
     """A fresh ganpipe project (git + DVC + local remote) as cwd, with its own MLflow store."""

@@ -20,13 +20,7 @@ from ganpipe.evaluate.metrics import EvalContext, evaluate
 from ganpipe.train.loop import build_recipe, run_training
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These nets are tiny: intra-op threads only add synchronisation (and stall on busy CPUs)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _prepared(tmp_path: Path, config: str, overrides: list[str]):

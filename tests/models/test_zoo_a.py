@@ -41,20 +41,7 @@ TINY = {
 }
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These nets are tiny: intra-op threads only add synchronisation (and stall on busy CPUs)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
-@pytest.fixture(scope="module")
-def digits8(tmp_path_factory, digits_raw) -> Path:
-    out = tmp_path_factory.mktemp("zoo-a") / "digits8"
-    prepare("digits", out, DataConfig(raw_root=str(digits_raw), image_size=8))
-    return out
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,13 +23,7 @@ TINY_P2P = ["data.image_size=16", "model.params.g_width=4", "model.params.d_widt
 TINY_CYC = ["data.image_size=16", "model.params.g_width=4", "model.params.d_width=4", "model.params.n_blocks=1", "train.batch_size=4"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """These nets are tiny: intra-op threads only add synchronisation (and stall on busy CPUs)."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _prepared(tmp_path: Path, kind: str, size: int = 16, channels: int = 3, n: int = 24) -> Path:
