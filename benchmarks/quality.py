@@ -105,7 +105,6 @@ def main() -> None:
     ap.add_argument("--grid25-losses", action="store_true", help="train toy grid25 once per registered loss")
     ap.add_argument("--json", type=Path, help="also write every row (all metrics) to this file")
     args = ap.parse_args()
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     plan: list[tuple[str, list[str]]] = [(name, []) for name in args.only.split(",") if name]
     unknown = [n for n, _ in plan if n not in RUNS]
     if unknown:
