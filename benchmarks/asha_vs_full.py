@@ -29,15 +29,13 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=6)
     args = ap.parse_args()
 
-    import ray
-
     from ganpipe import pipeline as stages
     from ganpipe.config import load_config
+    from ganpipe.train.driver import ensure_ray
     from ganpipe.tune.runner import run_sweep
     from ganpipe.tune.space import load_sweep
 
-    os.environ.setdefault("RAY_worker_niceness", "0")  # as ganpipe.train.driver.ensure_ray does
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ensure_ray(num_cpus=2, log_to_driver=False)  # the product's own local Ray
     base = yaml.safe_load(Path(args.config).read_text())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -63,10 +61,11 @@ def main() -> None:
         t.add_column(c, justify="right")
     for r in rows:
         t.add_row(r[0], f"{r[1]:.4g}", *map(str, r[2:6]), f"{r[6]:.0f}")
-    Console().print(t)
+    console = Console(width=140)
+    console.print(t)
     a, f = rows
     share = a[5] / max(f[5], 1)
-    Console().print(f"ASHA spent {share:.0%} of the compute of full runs; best metric {a[1]:.4g} vs {f[1]:.4g}")
+    console.print(f"ASHA spent {share:.0%} of the compute of full runs; best metric {a[1]:.4g} vs {f[1]:.4g}")
     result_line("asha_vs_full", f"ASHA best {res.metric} {a[1]:.4g} with {share:.0%} of the trial-steps of full runs (best {f[1]:.4g})", "less compute, comparable best", None, asha=a[1], full=f[1], compute_share=share)
 
 

@@ -68,7 +68,6 @@ def main() -> None:
     args = ap.parse_args()
     import os
 
-    import ray
     import torch
 
     from ganpipe.config import DataConfig, load_config
@@ -77,11 +76,10 @@ def main() -> None:
     from ganpipe.errors import CheckpointError, TrainingError
     from ganpipe.tracking.sink import MlflowSink
     from ganpipe.train.checkpoint import save_checkpoint, verify
-    from ganpipe.train.driver import fit
+    from ganpipe.train.driver import ensure_ray, fit
     from ganpipe.train.loop import run_training
 
-    os.environ.setdefault("RAY_worker_niceness", "0")  # as ganpipe.train.driver.ensure_ray does
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    ensure_ray(num_cpus=2, log_to_driver=False)  # the product's own local Ray
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

@@ -51,6 +51,15 @@ def _quiet_libs() -> None:
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 
+def _orchestrator() -> str | None:
+    """Quiet the libraries and pick the Prefect API (the local server unless told otherwise);
+    must run before Prefect is imported. Returns the API URL, None for a temporary server."""
+    _quiet_libs()
+    from ganpipe.prefect_server import ensure_api
+
+    return ensure_api()
+
+
 # -- data ------------------------------------------------------------------------------------
 
 @data_app.command("list")
@@ -155,11 +164,11 @@ def pipeline_run(
     from ganpipe.config import load_config
 
     load_config(config, set_)  # fail fast on a bad config, before Prefect starts
-    _quiet_libs()
+    api = _orchestrator()
     from flows.pipeline import pipeline_flow
 
     summary = pipeline_flow(config_path=str(config), overrides=list(set_ or []), project=str(Path.cwd()))
-    _print_summary(summary)
+    _print_summary(summary, api)
     if summary_json is not None:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
         summary_json.write_text(json.dumps(summary, indent=2, default=str))
@@ -180,12 +189,11 @@ def pipeline_serve(
     cfg = load_config(config, set_)
     if (cron is None) == (interval is None):
         raise GanpipeError("give exactly one of --cron or --interval")
-    if not os.environ.get("PREFECT_API_URL"):
+    if _orchestrator() is None:
         raise GanpipeError(
             "scheduled runs need a Prefect server (the temporary one cannot schedule)",
-            hint="run `prefect server start` and export PREFECT_API_URL=http://127.0.0.1:4200/api",
+            hint="unset GANPIPE_PREFECT_SERVER to use ganpipe's local server, or export PREFECT_API_URL=<your server>/api",
         )
-    _quiet_libs()
     from flows.pipeline import pipeline_flow
 
     params = {"config_path": str(config.resolve()), "overrides": list(set_ or []), "project": str(Path.cwd())}
@@ -208,7 +216,7 @@ def tune(
 
     load_config(config, set_)
     load_sweep(space)
-    _quiet_libs()
+    _orchestrator()
     from flows.sweep import sweep_flow
 
     s = sweep_flow(config_path=str(config), space_path=str(space), overrides=list(set_ or []), project=str(Path.cwd()))
@@ -221,7 +229,7 @@ def tune(
         console.print(f"best trial registered: {reg['name']} v{reg['version']} -> {reg['alias']}; compute spent: {s['trial_steps']} trial-steps")
 
 
-def _print_summary(s: dict[str, Any]) -> None:
+def _print_summary(s: dict[str, Any], prefect_api: str | None = None) -> None:
     tm = s.get("timing", {})
 
     def secs(key: str) -> str:
@@ -235,7 +243,8 @@ def _print_summary(s: dict[str, Any]) -> None:
     reg = s.get("registered")
     t.add_row("register", f"{reg['name']} v{reg['version']} -> {reg['alias'] or '-'} ({reg['reason']})" if reg else "disabled", secs("register_s"))
     console.print(t)
-    console.print("browse: `make ui` (MLflow on http://127.0.0.1:5000); Prefect UI: `prefect server start` then http://127.0.0.1:4200")
+    prefect_ui = f"Prefect UI {prefect_api.removesuffix('/api')}" if prefect_api else "Prefect ran on a temporary server (no history kept)"
+    console.print(f"browse: `make ui` (MLflow on http://127.0.0.1:5000); {prefect_ui}")
 
 
 # -- models ----------------------------------------------------------------------------------
@@ -335,7 +344,7 @@ def _load_sampler(model_uri: str) -> Any:
 
 
 # Sub-command groups in their own modules (registered on import).
-from ganpipe import cli_eval, cli_registry  # noqa: E402,F401
+from ganpipe import cli_eval, cli_prefect, cli_registry  # noqa: E402,F401
 
 
 def main() -> None:

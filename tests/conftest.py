@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+# CLI subprocesses in tests use Prefect's temporary server, not a background one that outlives the test.
+os.environ.setdefault("GANPIPE_PREFECT_SERVER", "temporary")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
@@ -22,7 +24,9 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+        from ganpipe.train.driver import ensure_ray
+
+        ensure_ray(num_cpus=2, log_to_driver=False)
     yield ray
     ray.shutdown()
 

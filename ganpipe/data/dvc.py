@@ -3,7 +3,9 @@
 The pipeline's prepare stage: materialise raw data if needed, `dvc add data` (data.dvc),
 record the data set's parameters in params.yaml, `dvc repro prepare@NAME` (skipped by DVC
 when nothing changed), and `dvc push` to the configured remote (skipped when the last push
-succeeded for the same data.dvc, dvc.lock and remote).
+succeeded for the same data.dvc, dvc.lock and remote). When none of the files these commands
+read has changed since they last succeeded (by size and mtime, as DVC's own state database
+tracks them), all three are skipped.
 """
 
 from __future__ import annotations
@@ -175,22 +177,59 @@ def _prepare_with_dvc(project: Path, cfg: Any, push: bool) -> tuple[Path, bool]:
                 dvc(["pull", "data.dvc"], project, check=False)
             if not (raw / cfg.source).exists():
                 fetch(cfg.source, raw)
-        dvc(["add", cfg.raw_root], project)
     elif ":" not in cfg.source and not (project / "ganpipe-generated").exists():
         (project / "ganpipe-generated").write_text("generated data sets are made by ganpipe's code at prepare time\n")
     write_params(project, key, cfg)
+    watched = [raw] if user_path is None else [user_path]
+    if ":" not in cfg.source and SOURCES.get(cfg.source).materialize is None:
+        watched = [project / "ganpipe-generated"]
+    state = _state_file(project, key)
+    before = _signature(project, key, watched)
+    if state.is_file() and state.read_text().strip() == before:
+        # Nothing DVC looks at changed since it last added, reproduced and pushed this data
+        # set: skip the three DVC processes (several seconds of a cached re-run).
+        return project / "prepared" / key, False
+    if ":" not in cfg.source and SOURCES.get(cfg.source).materialize is not None:
+        dvc(["add", cfg.raw_root], project)
     out = dvc(["repro", f"prepare@{key}"], project)
     reran = "Running stage" in out.stdout
+    pushed = True
     if push:
         ensure_remote(project)
-        _push(project)
+        pushed = _push(project)
+    if pushed:
+        state.parent.mkdir(parents=True, exist_ok=True)
+        state.write_text(_signature(project, key, watched) + "\n")
     return project / "prepared" / key, reran
 
 
-def _push(project: Path) -> None:
+def _state_file(project: Path, key: str) -> Path:
+    return project / ".ganpipe" / "dvc-state" / f"{key}.sha256"
+
+
+def _signature(project: Path, key: str, watched: list[Path]) -> str:
+    """What DVC's prepare stage depends on, by file stats (as DVC's own state database keys
+    file hashes): the raw inputs, the prepared outputs, and the DVC files and parameters."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for root in [*watched, project / "prepared" / key]:
+        files = sorted(p for p in root.rglob("*") if p.is_file()) if root.is_dir() else ([root] if root.exists() else [])
+        h.update(f"{root}:{len(files)}\n".encode())
+        for f in files:
+            st = f.stat()
+            h.update(f"{f.relative_to(root) if f != root else f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+    for name in ("data.dvc", "dvc.yaml", "dvc.lock", "params.yaml"):
+        f = project / name
+        h.update(f.read_bytes() if f.is_file() else b"-")
+    h.update(_project_remote_config(project).encode())
+    return h.hexdigest()
+
+
+def _push(project: Path) -> bool:
     """`dvc push`, skipped when it already succeeded for the same data.dvc, dvc.lock and remote
     config (a re-run with unchanged inputs has nothing new to push). A failed push (remote
-    unreachable) is not recorded, so the next run tries again."""
+    unreachable) is not recorded, so the next run tries again. True when the data is pushed."""
     import hashlib
 
     h = hashlib.sha256()
@@ -200,7 +239,9 @@ def _push(project: Path) -> None:
     digest = h.hexdigest()
     marker = project / ".ganpipe" / "dvc-pushed"
     if marker.is_file() and marker.read_text().strip() == digest:
-        return
+        return True
     if dvc(["push"], project, check=False).returncode == 0:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(digest + "\n")
+        return True
+    return False

@@ -24,21 +24,46 @@ class FitResult:
     storage: str
 
 
-def ensure_ray(num_cpus: int | None = None) -> None:
-    """Connect to RAY_ADDRESS when set, else start a local instance (dashboard on 127.0.0.1)."""
+def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
+    """Connect to RAY_ADDRESS when set, else start a private local instance.
+
+    The local instance runs Ray's dashboard on 127.0.0.1 because Ray Train's placement-group
+    cleaner asks its State API whether a run's controller is still alive: without it, a Tune
+    trial that is stopped early (ASHA) keeps its workers' CPUs reserved until the sweep ends
+    and later trials time out waiting for them (ray-project/ray#54305).
+    """
     import ray
 
     if ray.is_initialized():
         return
     address = os.environ.get("RAY_ADDRESS")
-    if address:
-        ray.init(address=address, log_to_driver=True)
-    else:
-        # Ray runs its workers at nice 15 to keep its own daemons responsive; here the workers are
-        # the job, and at nice 15 any other process on the machine (a browser, a second run)
-        # starves training. Export RAY_worker_niceness=15 to get Ray's default back.
-        os.environ.setdefault("RAY_worker_niceness", "0")
-        ray.init(address="local", num_cpus=num_cpus or max(2, os.cpu_count() or 2), include_dashboard=False, dashboard_host="127.0.0.1", log_to_driver=True)
+    if address and address != "local":
+        ray.init(address=address, log_to_driver=log_to_driver)
+        return
+    # Ray runs its workers at nice 15 to keep its own daemons responsive; here the workers are
+    # the job, and at nice 15 any other process on the machine (a browser, a second run)
+    # starves training. Export RAY_worker_niceness=15 to get Ray's default back.
+    os.environ.setdefault("RAY_worker_niceness", "0")
+    port = _free_port()
+    # Workers inherit this: their State API calls reach this instance's dashboard even when
+    # other Ray instances run on the same machine (otherwise they refuse to guess).
+    os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
+    ray.init(
+        address="local",
+        num_cpus=num_cpus or max(2, os.cpu_count() or 2),
+        include_dashboard=True,
+        dashboard_host="127.0.0.1",
+        dashboard_port=port,
+        log_to_driver=log_to_driver,
+    )
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def resolve_gpu(cfg: PipelineConfig) -> bool:

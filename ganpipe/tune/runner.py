@@ -83,6 +83,11 @@ def train_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
         raise
     runs.set_tags(rid, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(res.checkpoint)})
     runs.end_run(rid, "FINISHED")
+    # The run's final report can reach Tune after this function returns, and Tune then drops
+    # it (seen in 2 of 6 full-length trials), so the trial's last result would be an earlier
+    # step: report the final metrics and checkpoint once more from the trial itself.
+    final = {k: v for k, v in res.metrics.items() if isinstance(v, (int, float))}
+    tune.report({**final, "checkpoint_path": str(res.checkpoint)})
 
 
 class TuneReporter:
@@ -180,6 +185,7 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
     # Log points between evaluations report losses only; schedulers skip results without the metric.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     ensure_ray()
+    _warn_without_state_api()
     sweep_name = name or sweep.name or f"{probe.name}-sweep"
     parent = runs.start_run(probe.experiment, sweep_name, {"sweep": sweep.model_dump(mode="json"), "base": base}, {"ganpipe.stage": "sweep"})
     if invalid:
@@ -234,6 +240,24 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
         result.best_config = trial_config(base, sweep, best.params)
     log_summary(result)
     return result
+
+
+def _warn_without_state_api() -> None:
+    """Ray Train releases a stopped trial's workers only if its placement-group cleaner can ask
+    Ray's State API (the dashboard) whether the trial's controller is still alive."""
+    import logging
+
+    try:
+        from ray.util.state import list_nodes
+
+        list_nodes(limit=1, timeout=10)
+    except Exception as e:  # noqa: BLE001 - any failure means the cleaner cannot work either
+        logging.getLogger("ganpipe").warning(
+            "Ray's State API is not reachable (%s): trials that ASHA stops early keep their workers' "
+            "resources reserved until the sweep ends. Start the cluster with the dashboard "
+            "(pip install 'ray[default]'; `ray start --head` includes it).",
+            type(e).__name__,
+        )
 
 
 def _reason(err: BaseException | None) -> str | None:
