@@ -5,6 +5,7 @@ evaluate the untrained and the trained generator on the held-out split, compare 
     python benchmarks/quality.py --only cgan,toy-grid25
     python benchmarks/quality.py --grid25-losses      # toy grid25 once per registered loss
     python benchmarks/quality.py --quick              # 10% of the steps: a smoke run, targets not expected
+    python benchmarks/quality.py --only toy-grid25 --seeds 0,1,2   # the same config on several seeds
 
 Targets (issue bar, on these data sets): cgan and biggan conditional accuracy >= 90% (a digits
 classifier on G(z, y); chance is 10%); toy grid25 with its best loss all 25 modes and >= 80%
@@ -95,7 +96,7 @@ def train_and_evaluate(config: str, work: Path, quick: bool = False, overrides: 
     result = run_training(cfg, data)
     wall = time.perf_counter() - t0
     after = measure(result.recipe.sampler())
-    return {"family": cfg.model.family, "dataset": cfg.data.key, "loss": cfg.loss.name, "steps": cfg.train.steps, "wall_s": round(wall, 1), "untrained": before, "metrics": after}
+    return {"family": cfg.model.family, "dataset": cfg.data.key, "loss": cfg.loss.name, "seed": cfg.train.seed, "steps": cfg.train.steps, "wall_s": round(wall, 1), "untrained": before, "metrics": after}
 
 
 def main() -> None:
@@ -103,6 +104,7 @@ def main() -> None:
     ap.add_argument("--only", default=",".join(RUNS), help=f"comma-separated subset of: {', '.join(RUNS)}")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--grid25-losses", action="store_true", help="train toy grid25 once per registered loss")
+    ap.add_argument("--seeds", default=None, help="comma-separated train.seed values: one row per seed (default: the config's seed)")
     ap.add_argument("--json", type=Path, help="also write every row (all metrics) to this file")
     args = ap.parse_args()
     plan: list[tuple[str, list[str]]] = [(name, []) for name in args.only.split(",") if name]
@@ -113,6 +115,8 @@ def main() -> None:
         from ganpipe.losses import LOSSES
 
         plan = [p for p in plan if p[0] != "toy-grid25"] + [("toy-grid25", [f"loss.name={n}"]) for n in LOSSES.names()]
+    if args.seeds:
+        plan = [(name, [*ov, f"train.seed={int(sd)}"]) for name, ov in plan for sd in args.seeds.split(",")]
     rows = []
     with tempfile.TemporaryDirectory(prefix="ganpipe-quality-") as tmp:
         for name, overrides in plan:
@@ -120,19 +124,19 @@ def main() -> None:
             row = train_and_evaluate(config, Path(tmp), args.quick, overrides)
             fig_before, _ = check(row["untrained"])
             fig, met = check(row["metrics"])
-            row.update(name=name, target=target, figure=fig, untrained_figure=fig_before, met=met)
+            row.update(name=name, target=target, figure=fig, untrained_figure=fig_before, met=met, seed=row["seed"])
             rows.append(row)
-            print(json.dumps({k: row[k] for k in ("name", "loss", "steps", "wall_s", "figure", "untrained_figure", "met")}), flush=True)
+            print(json.dumps({k: row[k] for k in ("name", "loss", "seed", "steps", "wall_s", "figure", "untrained_figure", "met")}), flush=True)
     t = Table(title=f"Model quality per family, default configs{' (quick: 10% of steps)' if args.quick else ''}, {time.strftime('%Y-%m-%d')}")
-    for c in ("family", "data set", "loss", "steps", "wall s", "untrained", "trained", "target", "met"):
+    for c in ("family", "data set", "loss", "seed", "steps", "wall s", "untrained", "trained", "target", "met"):
         t.add_column(c)
     for r in rows:
-        t.add_row(r["family"], r["dataset"], r["loss"], str(r["steps"]), f"{r['wall_s']:.0f}", r["untrained_figure"], r["figure"], r["target"], "-" if r["met"] is None else ("yes" if r["met"] else "NO"))
+        t.add_row(r["family"], r["dataset"], r["loss"], str(r["seed"]), str(r["steps"]), f"{r['wall_s']:.0f}", r["untrained_figure"], r["figure"], r["target"], "-" if r["met"] is None else ("yes" if r["met"] else "NO"))
     Console(width=200).print(t)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2, default=float))
     for r in rows:
-        result_line("quality", f"{r['name']} ({r['loss']}): {r['figure']}", r["target"], r["met"])
+        result_line("quality", f"{r['name']} ({r['loss']}, seed {r['seed']}): {r['figure']}", r["target"], r["met"])
 
 
 if __name__ == "__main__":

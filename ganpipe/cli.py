@@ -249,6 +249,24 @@ def _print_summary(s: dict[str, Any], prefect_api: str | None = None) -> None:
 
 # -- models ----------------------------------------------------------------------------------
 
+@app.command()
+@handle_errors
+def models() -> None:
+    """Model families and adversarial losses, one line each."""
+    from ganpipe.gans import FAMILIES
+    from ganpipe.losses import LOSSES
+
+    t = Table("family", "data", "what it is", title="model families (model.family)")
+    for name in FAMILIES.names():
+        cls = FAMILIES.get(name)
+        t.add_row(name, "/".join(cls.data_kinds), cls.summary)
+    console.print(t)
+    t = Table("loss", "what it is", title="adversarial losses (loss.name)")
+    for name in LOSSES.names():
+        t.add_row(name, LOSSES.get(name).summary)
+    console.print(t)
+
+
 def _parse_labels(labels: Optional[str], n: int, num_classes: int) -> Any:
     import torch
 

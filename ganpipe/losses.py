@@ -34,6 +34,7 @@ class AdversarialLoss:
     weight_clip: bool = False  # clip critic weights after each D step (WGAN)
     gradient_penalty: bool = False  # add lambda * GP to the D loss (WGAN-GP)
     probabilistic: bool = True  # D output is a logit of P(real); False for critics
+    summary: str = ""  # one line for `ganpipe models`
 
 
 LOSSES: Registry[AdversarialLoss] = Registry("loss")
@@ -83,12 +84,12 @@ def lsgan_g(fake: Tensor) -> Tensor:
 
 
 for _loss in (
-    AdversarialLoss("minimax", minimax_d, minimax_g),
-    AdversarialLoss("nonsaturating", minimax_d, nonsaturating_g),
-    AdversarialLoss("wgan", wgan_d, wgan_g, weight_clip=True, probabilistic=False),
-    AdversarialLoss("wgan-gp", wgan_d, wgan_g, gradient_penalty=True, probabilistic=False),
-    AdversarialLoss("hinge", hinge_d, hinge_g, probabilistic=False),
-    AdversarialLoss("lsgan", lsgan_d, lsgan_g, probabilistic=False),
+    AdversarialLoss("minimax", minimax_d, minimax_g, summary="the original saturating minimax game (Goodfellow et al. 2014): G minimises log(1 - D(G(z)))"),
+    AdversarialLoss("nonsaturating", minimax_d, nonsaturating_g, summary="non-saturating GAN loss (Goodfellow et al. 2014): G maximises log D(G(z))"),
+    AdversarialLoss("wgan", wgan_d, wgan_g, weight_clip=True, probabilistic=False, summary="Wasserstein critic with weight clipping (Arjovsky et al. 2017); loss.clip_value"),
+    AdversarialLoss("wgan-gp", wgan_d, wgan_g, gradient_penalty=True, probabilistic=False, summary="Wasserstein critic with gradient penalty (Gulrajani et al. 2017); loss.gp_weight, no BatchNorm in D"),
+    AdversarialLoss("hinge", hinge_d, hinge_g, probabilistic=False, summary="hinge loss (Lim & Ye 2017), as in SAGAN and BigGAN"),
+    AdversarialLoss("lsgan", lsgan_d, lsgan_g, probabilistic=False, summary="least-squares GAN (Mao et al. 2017)"),
 ):
     LOSSES.add(_loss.name, _loss)
 

@@ -147,6 +147,7 @@ class Recipe(ABC):
     Params: ClassVar[type[BaseModel]] = NoParams
     data_kinds: ClassVar[tuple[str, ...]] = ("images",)
     sampler_cls: ClassVar[type[Sampler]]
+    summary: ClassVar[str] = ""  # one line for `ganpipe models`: the paper and what sets it apart
 
     def __init__(self, cfg: "PipelineConfig", info: DataInfo, device: torch.device, sync: GradSync | None = None):
         self.cfg = cfg

@@ -105,6 +105,7 @@ class EMA:
 @FAMILIES.register("biggan")
 class BigGANRecipe(ConditionalRecipe):
     Params = BigGANParams
+    summary = "BigGAN-style (Brock et al. 2019): residual G/D, spectral norm, self-attention, conditional BN, projection D, EMA, truncation"
     sampler_cls = BigGANSampler
 
     @classmethod

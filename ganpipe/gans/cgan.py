@@ -83,6 +83,7 @@ class ConditionalRecipe(AdversarialRecipe):
 @FAMILIES.register("cgan")
 class CGANRecipe(ConditionalRecipe):
     Params = CGANParams
+    summary = "conditional GAN (Mirza & Osindero 2014): one-hot class joins z in G and the image channels in D"
     sampler_cls = CGANSampler
 
     @classmethod

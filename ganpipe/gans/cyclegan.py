@@ -110,6 +110,7 @@ class CycleGANSampler(Sampler):
 @FAMILIES.register("cyclegan")
 class CycleGANRecipe(Recipe):
     Params = CycleGANParams
+    summary = "CycleGAN (Zhu et al. 2017): two ResNet Gs and PatchGAN Ds, LSGAN, cycle + identity losses; unpaired images"
     data_kinds = ("unpaired",)
     sampler_cls = CycleGANSampler
 

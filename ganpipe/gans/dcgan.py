@@ -52,6 +52,7 @@ class DCGANSampler(Sampler):
 @FAMILIES.register("dcgan")
 class DCGANRecipe(AdversarialRecipe):
     Params = DCGANParams
+    summary = "DCGAN (Radford et al. 2016): transposed-conv G, strided-conv D; unconditional images"
     sampler_cls = DCGANSampler
 
     @classmethod

@@ -147,6 +147,7 @@ class Pix2PixSampler(Sampler):
 @FAMILIES.register("pix2pix")
 class Pix2PixRecipe(Recipe):
     Params = Pix2PixParams
+    summary = "pix2pix (Isola et al. 2017): U-Net G, PatchGAN D on input+output, adversarial + 100 x L1; paired images"
     data_kinds = ("paired",)
     sampler_cls = Pix2PixSampler
 

@@ -26,6 +26,7 @@ class ToyParams(BaseModel):
     d_width: int = Field(256, ge=1)
     d_depth: int = Field(3, ge=1, le=16)
     lr_final: float = Field(1.0, gt=0.0, le=1.0)  # both learning rates decay linearly to this fraction
+    pack: int = Field(1, ge=1, le=16)  # samples D judges jointly (PacGAN); 1 = the standard GAN
 
 
 class ToySampler(Sampler):
@@ -46,6 +47,7 @@ class ToySampler(Sampler):
 @FAMILIES.register("toy")
 class ToyRecipe(AdversarialRecipe):
     Params = ToyParams
+    summary = "2-D toy GAN (Goodfellow et al. 2014): MLP G and D on Gaussian mixtures, for mode-collapse studies; PacGAN packing"
     data_kinds = ("points",)
     sampler_cls = ToySampler
 
@@ -60,11 +62,17 @@ class ToyRecipe(AdversarialRecipe):
                 f"family toy trains on 2-D points, but data.source={src!r} is {SOURCES.get(src).kind}",
                 hint=f"use one of: {', '.join(points)}",
             )
+        pack = ToyParams.model_validate(cfg.model.params).pack
+        if cfg.train.batch_size % pack:
+            raise ConfigError(
+                f"train.batch_size={cfg.train.batch_size} is not a multiple of model.params.pack={pack}",
+                hint=f"use a batch size divisible by {pack}, e.g. {cfg.train.batch_size - cfg.train.batch_size % pack or pack}",
+            )
 
     def build(self) -> None:
         p = self.params
         self.G = ToyGenerator(self.cfg.model.z_dim, p.g_width, p.g_depth)
-        self.D = ToyDiscriminator(p.d_width, p.d_depth)
+        self.D = ToyDiscriminator(p.d_width, p.d_depth, pack=p.pack)
 
     def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
         # The shared update reads real samples from batch["image"]; points arrive as "x".

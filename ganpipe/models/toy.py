@@ -1,8 +1,10 @@
 """MLPs for 2-D toy distributions (Goodfellow et al. 2014's fully connected G and D).
 
-G: z -> hidden ReLU layers -> 2 (linear output: the data is unbounded). D: 2 -> hidden ReLU
-layers -> 1 logit (the loss owns the link function). No normalisation layers, so every loss,
-including per-sample gradient penalties, applies unchanged.
+G: z -> hidden ReLU layers -> 2 (linear output: the data is unbounded). D: (pack x 2) ->
+hidden ReLU layers -> 1 logit (the loss owns the link function). With pack > 1, D judges
+`pack` samples jointly (PacGAN, Lin et al. 2018): a set drawn from a generator that drops
+modes is easier to tell from a real set than one sample is. No normalisation layers, so every
+loss, including gradient penalties (taken through the packing), applies unchanged.
 """
 
 from __future__ import annotations
@@ -30,10 +32,12 @@ class ToyGenerator(nn.Module):
 
 
 class ToyDiscriminator(nn.Module):
-    def __init__(self, width: int = 256, depth: int = 3, in_dim: int = 2):
+    def __init__(self, width: int = 256, depth: int = 3, in_dim: int = 2, pack: int = 1):
         super().__init__()
-        self.net = mlp(in_dim, 1, width, depth)
+        self.pack, self.in_dim = pack, in_dim
+        self.net = mlp(in_dim * pack, 1, width, depth)
 
     def forward(self, x: Tensor) -> Tensor:
-        # x: [N, 2] -> logits [N]
-        return self.net(x).squeeze(1)
+        # x: [N, 2] -> logits [N / pack] (consecutive samples form a pack)
+        assert x.shape[0] % self.pack == 0, f"batch {x.shape[0]} is not a multiple of pack {self.pack}"
+        return self.net(x.reshape(-1, self.in_dim * self.pack)).squeeze(1)

@@ -16,6 +16,7 @@ from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
+from torch import Tensor
 
 from ganpipe.config import PipelineConfig, build_config
 from ganpipe.data.loading import load_manifest, load_tensors
@@ -50,28 +51,75 @@ def seed_everything(seed: int) -> None:
 
 
 class Batcher:
-    """Random mini-batches from an in-memory split, one fresh permutation per epoch (per rank)."""
+    """Random mini-batches from an in-memory split, one fresh permutation per epoch (per rank).
 
-    def __init__(self, data: Batch, batch_size: int, seed: int, device: torch.device, pin: bool = False):
+    On an accelerator the split is moved to device memory when it takes at most
+    `device_fraction` of it: batches are then indexed on the device, with no copy per step.
+    A larger split stays in host memory; with `pin`, each batch is gathered into one of two
+    pinned buffers and copied on a side stream while the previous step runs (a gather from
+    pageable memory would make the copy synchronous)."""
+
+    def __init__(self, data: Batch, batch_size: int, seed: int, device: torch.device, pin: bool = False, device_fraction: float = 0.25):
         n = len(next(iter(data.values())))
         if n == 0:
             raise ValueError("empty training split")
-        on_device = device.type != "cpu" and sum(v.numel() * v.element_size() for v in data.values()) < 2**30
-        self.data = {k: v.to(device) for k, v in data.items()} if on_device or device.type == "cpu" else data
-        if pin and not on_device:
-            self.data = {k: v.pin_memory() for k, v in self.data.items()}
+        nbytes = sum(v.numel() * v.element_size() for v in data.values())
+        self.on_device = device.type == "cpu" or nbytes <= device_fraction * _device_memory(device)
+        self.data = {k: v.to(device) for k, v in data.items()} if self.on_device else data
         self.n, self.bs, self.device = n, min(batch_size, n), device
         self.gen = torch.Generator().manual_seed(seed)
         self.perm = torch.randperm(n, generator=self.gen)
         self.pos = 0
+        self._stream = None
+        if pin and not self.on_device and device.type == "cuda":
+            self._stream = torch.cuda.Stream(device)
+            self._buffers = [{k: torch.empty((self.bs, *v.shape[1:]), dtype=v.dtype, pin_memory=True) for k, v in data.items()} for _ in range(2)]
+            self._copied: list[Any] = [None, None]  # CUDA event of each buffer's last copy
+            self._slot = 0
+            self._next: tuple[Batch, Any] | None = None
 
-    def __call__(self) -> Batch:
+    def _indices(self) -> Tensor:
         if self.pos + self.bs > self.n:
             self.perm = torch.randperm(self.n, generator=self.gen)
             self.pos = 0
         idx = self.perm[self.pos : self.pos + self.bs]
         self.pos += self.bs
-        return {k: v[idx.to(v.device)].to(self.device, non_blocking=True) for k, v in self.data.items()}
+        return idx
+
+    def __call__(self) -> Batch:
+        if self._stream is None:
+            idx = self._indices()
+            return {k: v[idx.to(v.device)].to(self.device, non_blocking=True) for k, v in self.data.items()}
+        if self._next is None:
+            self._next = self._prefetch()
+        batch, ready = self._next
+        current = torch.cuda.current_stream(self.device)
+        current.wait_event(ready)
+        for v in batch.values():
+            v.record_stream(current)  # allocated on the side stream, used on this one
+        self._next = self._prefetch()  # the following batch copies while this step runs
+        return batch
+
+    def _prefetch(self) -> tuple[Batch, Any]:
+        idx = self._indices()
+        slot, self._slot = self._slot, 1 - self._slot
+        if self._copied[slot] is not None:
+            self._copied[slot].synchronize()  # the copy out of this buffer (two batches ago) is done
+        buf = self._buffers[slot]
+        for k, v in self.data.items():
+            torch.index_select(v, 0, idx, out=buf[k])
+        with torch.cuda.stream(self._stream):
+            batch = {k: b.to(self.device, non_blocking=True) for k, b in buf.items()}
+            event = torch.cuda.Event()
+            event.record(self._stream)
+        self._copied[slot] = event
+        return batch, event
+
+
+def _device_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    return 2**32  # other accelerators: assume 4 GiB
 
 
 @dataclass
@@ -141,7 +189,8 @@ def run_training(
         last = step == t.steps
         log_due = step % t.log_every == 0 or last
         ckpt_due = step % t.checkpoint_every == 0 or last
-        if not (log_due or ckpt_due):
+        eval_due = bool(cfg.eval.every) and (step % cfg.eval.every == 0 or last)
+        if not (log_due or ckpt_due or eval_due):
             continue
         metrics = {k: float(v) for k, v in logs.items()}  # the only host sync: at log points
         elapsed = time.perf_counter() - t0
@@ -150,14 +199,17 @@ def run_training(
         metrics["start_step"] = float(start)  # > 0 after a resume: shows where training picked up
         metrics["time.train_s"] = time.perf_counter() - t_begin  # seconds in this worker's loop, set-up and data load included
         health.check(metrics, step)
-        if evaluator is not None and rank == 0 and cfg.eval.every and (step % cfg.eval.every == 0 or last):
+        if evaluator is not None and rank == 0 and eval_due:
             metrics.update({f"eval.{k}": float(v) for k, v in evaluator(recipe).items()})
         history.append(metrics)
         if rank == 0 and sink is not None:
             sink.log_metrics({k: v for k, v in metrics.items() if k != "step"}, step)
             if step % t.sample_every == 0 or last:
                 sink.log_samples(recipe.sampler().preview(64, seed=0, real={k: v[:32] for k, v in data.items()}), step)
-        if reporter is None:
+        # Only checkpoints and evaluations go to the runner: Ray Train takes one report per worker
+        # each time its controller polls (every 2 s), so reporting at every log point capped fast
+        # loops at one log interval per 2 s. Logged metrics reach MLflow through the sink.
+        if reporter is None or not (ckpt_due or eval_due):
             continue
         if ckpt_due:
             with tempfile.TemporaryDirectory(prefix="ganpipe-ckpt-") as tmp:
