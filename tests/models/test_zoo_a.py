@@ -164,6 +164,17 @@ def test_toy_networks():
     assert sum(isinstance(m, torch.nn.Linear) for m in d.modules()) == 4
 
 
+def test_packed_discriminator_judges_consecutive_samples_jointly():
+    d = ToyDiscriminator(width=8, depth=2, pack=3)
+    x = torch.randn(6, 2)
+    out = d(x)
+    assert out.shape == (2,) and d.net[0].in_features == 6
+    assert torch.allclose(out[1], d(x[3:6])[0])  # samples 3..5 form the second pack
+    swapped = x.clone()
+    swapped[[0, 3]] = x[[3, 0]]  # moving a sample to another pack changes both packs' scores
+    assert not torch.allclose(d(swapped), out)
+
+
 # -- recipes: one step, export, resume ---------------------------------------------------------
 
 @pytest.mark.parametrize("family", ["cgan", "biggan", "toy"])
@@ -266,6 +277,8 @@ def test_toy_config_checks():
         load_config("configs/toy-ring8.yaml", ["data.source=digits"])
     with pytest.raises(ConfigError, match="lr_final"):
         load_config("configs/toy-ring8.yaml", ["model.params.lr_final=0"])
+    with pytest.raises(ConfigError, match="not a multiple of model.params.pack=3"):
+        load_config("configs/toy-ring8.yaml", ["model.params.pack=3", "train.batch_size=256"])
 
 
 def test_conditional_families_need_labels():
@@ -281,7 +294,7 @@ def test_conditional_families_need_labels():
 def test_toy_trains_with_every_loss(ring8):
     for loss in ("minimax", "nonsaturating", "wgan", "wgan-gp", "hinge", "lsgan"):
         path, sets = TINY["toy"]
-        cfg = load_config(path, [*sets, f"loss.name={loss}", "loss.n_critic=2"])
+        cfg = load_config(path, [*sets, f"loss.name={loss}", "loss.n_critic=2", "model.params.pack=2"])
         recipe = build_recipe(cfg, ring8, torch.device("cpu"))
         logs = recipe.train_step(Batcher(load_tensors(ring8, "train"), 32, 0, torch.device("cpu")), 1)
         assert all(torch.isfinite(v) for v in logs.values()), (loss, logs)
