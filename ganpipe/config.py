@@ -103,6 +103,10 @@ class TrainConfig(Section):
     amp: bool = False  # bf16 autocast
     channels_last: bool = False
     compile: bool = False  # torch.compile G and D's forward (in place; checkpoints unchanged)
+    # memory: each worker decodes its slice of the split once and indexes batches in RAM (or on the
+    # accelerator); stream: Ray Data reads and decodes the Parquet shards batch by batch, for a
+    # split larger than a worker's memory.
+    loader: Literal["memory", "stream"] = "memory"
     storage: str = ".ganpipe/runs"  # Ray Train storage_path (shared storage on a cluster)
     run_name: str | None = None  # default: <name>-<config hash>, so re-running resumes
 

@@ -111,6 +111,11 @@ def fit(
     ensure_ray()
     use_gpu = resolve_gpu(cfg)
     storage = storage_path(cfg, project)
+    datasets = None
+    if cfg.train.loader == "stream":  # Ray Data reads the shards on the cluster and splits them over the workers
+        from ganpipe.data.streaming import parquet_dataset
+
+        datasets = {"train": parquet_dataset(data_dir)}
     trainer = TorchTrainer(
         train_loop_per_worker,
         train_loop_config={
@@ -121,6 +126,7 @@ def fit(
             "placement_dir": None if "://" in storage else str(Path(storage) / cfg.run_name / "placement"),
             "run_dir": None if "://" in storage else str(Path(storage) / cfg.run_name),  # resume from the newest verified checkpoint
         },
+        datasets=datasets,
         scaling_config=ScalingConfig(
             num_workers=cfg.train.num_workers,
             use_gpu=use_gpu,

@@ -149,16 +149,23 @@ def run_training(
     sink: Sink | None = None,
     on_step: Callable[[int], None] | None = None,
     evaluator: Callable[[Recipe], dict[str, float]] | None = None,
+    stream: Any = None,
 ) -> LoopResult:
+    """`stream`: this worker's Ray Data shard when `train.loader` is "stream" (Ray Train hands
+    it out); an in-process run with that loader streams the shards itself."""
     device = device or torch.device("cpu")
     t_begin = time.perf_counter()
     t = cfg.train
     seed_everything(t.seed)  # identical initial weights on every rank
     recipe = build_recipe(cfg, data_dir, device)
-    data = load_tensors(data_dir, "train")
-    n = len(next(iter(data.values())))
-    if world > 1:  # each rank reads the shared shards and keeps its own slice
-        data = {k: v[rank::world] for k, v in data.items()}
+    if t.loader == "stream":
+        n = int(load_manifest(data_dir)["counts"]["train"])
+        data = {k: v[:32] for k, v in load_tensors(data_dir, "val").items()}  # only for sample previews
+    else:
+        data = load_tensors(data_dir, "train")
+        n = len(next(iter(data.values())))
+        if world > 1:  # each rank reads the shared shards and keeps its own slice
+            data = {k: v[rank::world] for k, v in data.items()}
 
     start = 0
     ckpt = reporter.latest_checkpoint() if reporter else None
@@ -168,64 +175,77 @@ def run_training(
         start = int(state["step"])
     # Per-rank noise and batch order; offset by the resume step so a resumed run draws fresh noise.
     seed_everything(t.seed * 100_003 + rank * 1_009 + start)
-    batches = Batcher(data, t.batch_size, seed=t.seed + 7919 * rank + start, device=device, pin=device.type == "cuda")
+    batch_seed = t.seed + 7919 * rank + start
+    if t.loader == "stream":
+        from ganpipe.data.streaming import StreamBatcher, parquet_dataset
+
+        batches: Any = StreamBatcher(stream if stream is not None else parquet_dataset(data_dir), data_dir, t.batch_size, batch_seed, device)
+    else:
+        batches = Batcher(data, t.batch_size, seed=batch_seed, device=device, pin=device.type == "cuda")
     health = HealthMonitor()
     history: list[dict[str, float]] = []
     metrics: dict[str, float] = {}
     t0, images = time.perf_counter(), 0
+    t_prev, images_prev = t0, 0  # at the previous log point: the recent rate, past start-up
     imgs_per_step = t.batch_size * cfg.loss.n_critic * world
     faults = cfg.faults
-    for step in range(start + 1, t.steps + 1):
-        if start == 0 and step == faults.raise_at_step:
-            raise RuntimeError(f"injected fault: worker raised at step {step}")
-        if start == 0 and step == faults.exit_at_step:
-            os._exit(17)  # a hard worker death, as if the process were killed
-        logs = recipe.train_step(batches, step)
-        if faults.nan_loss_at_step is not None and step >= faults.nan_loss_at_step:
-            logs = {k: v * float("nan") if k.startswith("loss") else v for k, v in logs.items()}
-        images += imgs_per_step
-        if on_step:
-            on_step(step)
-        last = step == t.steps
-        log_due = step % t.log_every == 0 or last
-        ckpt_due = step % t.checkpoint_every == 0 or last
-        eval_due = bool(cfg.eval.every) and (step % cfg.eval.every == 0 or last)
-        if not (log_due or ckpt_due or eval_due):
-            continue
-        metrics = {k: float(v) for k, v in logs.items()}  # the only host sync: at log points
-        elapsed = time.perf_counter() - t0
-        metrics["images_per_s"] = images / max(elapsed, 1e-9)
-        metrics["step"] = float(step)
-        metrics["start_step"] = float(start)  # > 0 after a resume: shows where training picked up
-        metrics["time.train_s"] = time.perf_counter() - t_begin  # seconds in this worker's loop, set-up and data load included
-        health.check(metrics, step)
-        if evaluator is not None and rank == 0 and eval_due:
-            metrics.update({f"eval.{k}": float(v) for k, v in evaluator(recipe).items()})
-        history.append(metrics)
-        if rank == 0 and sink is not None:
-            sink.log_metrics({k: v for k, v in metrics.items() if k != "step"}, step)
-            if step % t.sample_every == 0 or last:
-                sink.log_samples(recipe.sampler().preview(64, seed=0, real={k: v[:32] for k, v in data.items()}), step)
-        # Only checkpoints and evaluations go to the runner: Ray Train takes one report per worker
-        # each time its controller polls (every 2 s), so reporting at every log point capped fast
-        # loops at one log interval per 2 s. Logged metrics reach MLflow through the sink.
-        if reporter is None or not (ckpt_due or eval_due):
-            continue
-        if ckpt_due:
-            with tempfile.TemporaryDirectory(prefix="ganpipe-ckpt-") as tmp:
-                ck = None
-                if rank == 0:
-                    ck = save_checkpoint(
-                        Path(tmp) / "checkpoint",
-                        step=step,
-                        recipe_state=recipe.state_dict(),
-                        export=recipe.export(),
-                        config=cfg.to_dict(),
-                        extra={"images_seen": images, "data_size": n},
-                    )
-                reporter.report(metrics, ck)
-        else:
-            reporter.report(metrics, None)
+    try:
+        for step in range(start + 1, t.steps + 1):
+            if start == 0 and step == faults.raise_at_step:
+                raise RuntimeError(f"injected fault: worker raised at step {step}")
+            if start == 0 and step == faults.exit_at_step:
+                os._exit(17)  # a hard worker death, as if the process were killed
+            logs = recipe.train_step(batches, step)
+            if faults.nan_loss_at_step is not None and step >= faults.nan_loss_at_step:
+                logs = {k: v * float("nan") if k.startswith("loss") else v for k, v in logs.items()}
+            images += imgs_per_step
+            if on_step:
+                on_step(step)
+            last = step == t.steps
+            log_due = step % t.log_every == 0 or last
+            ckpt_due = step % t.checkpoint_every == 0 or last
+            eval_due = bool(cfg.eval.every) and (step % cfg.eval.every == 0 or last)
+            if not (log_due or ckpt_due or eval_due):
+                continue
+            metrics = {k: float(v) for k, v in logs.items()}  # the only host sync: at log points
+            now = time.perf_counter()
+            metrics["images_per_s"] = images / max(now - t0, 1e-9)
+            metrics["images_per_s_window"] = (images - images_prev) / max(now - t_prev, 1e-9)  # since the last log point
+            t_prev, images_prev = now, images
+            metrics["step"] = float(step)
+            metrics["start_step"] = float(start)  # > 0 after a resume: shows where training picked up
+            metrics["time.train_s"] = time.perf_counter() - t_begin  # seconds in this worker's loop, set-up and data load included
+            health.check(metrics, step)
+            if evaluator is not None and rank == 0 and eval_due:
+                metrics.update({f"eval.{k}": float(v) for k, v in evaluator(recipe).items()})
+            history.append(metrics)
+            if rank == 0 and sink is not None:
+                sink.log_metrics({k: v for k, v in metrics.items() if k != "step"}, step)
+                if step % t.sample_every == 0 or last:
+                    sink.log_samples(recipe.sampler().preview(64, seed=0, real={k: v[:32] for k, v in data.items()}), step)
+            # Only checkpoints and evaluations go to the runner: Ray Train takes one report per worker
+            # each time its controller polls (every 2 s), so reporting at every log point capped fast
+            # loops at one log interval per 2 s. Logged metrics reach MLflow through the sink.
+            if reporter is None or not (ckpt_due or eval_due):
+                continue
+            if ckpt_due:
+                with tempfile.TemporaryDirectory(prefix="ganpipe-ckpt-") as tmp:
+                    ck = None
+                    if rank == 0:
+                        ck = save_checkpoint(
+                            Path(tmp) / "checkpoint",
+                            step=step,
+                            recipe_state=recipe.state_dict(),
+                            export=recipe.export(),
+                            config=cfg.to_dict(),
+                            extra={"images_seen": images, "data_size": n},
+                        )
+                    reporter.report(metrics, ck)
+            else:
+                reporter.report(metrics, None)
+    finally:
+        if hasattr(batches, "close"):
+            batches.close()  # the streaming reader's thread
     if rank == 0 and sink is not None:
         sink.flush()
     elapsed = time.perf_counter() - t0
@@ -294,7 +314,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
         sink = MlflowSink(**config["tracking"])
     evaluator = make_evaluator(cfg, config["data_dir"], config.get("cache_dir")) if cfg.eval.every else None
     reporter = RayReporter(config.get("run_dir"))
-    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=reporter, sink=sink, evaluator=evaluator)
+    stream = ray.train.get_dataset_shard("train") if cfg.train.loader == "stream" else None
+    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=reporter, sink=sink, evaluator=evaluator, stream=stream)
 
 
 def _record_placement(folder: str | None, rank: int, world: int, device: torch.device) -> None:
