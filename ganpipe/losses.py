@@ -95,22 +95,26 @@ for _loss in (
 
 
 def gradient_penalty(
-    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, generator: torch.Generator | None = None
+    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, generator: torch.Generator | None = None, group: int = 1
 ) -> Tensor:
-    """WGAN-GP penalty E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates x_hat."""
-    alpha_shape = (real.shape[0],) + (1,) * (real.dim() - 1)
-    alpha = torch.rand(alpha_shape, device=real.device, generator=generator, dtype=real.dtype)
+    """WGAN-GP penalty E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates x_hat.
+
+    `group`: consecutive samples D judges as one input (PacGAN packs): one interpolation weight
+    and one gradient norm per group, so the penalty is on D's input as D sees it."""
+    alpha_shape = (real.shape[0] // group,) + (1,) * (real.dim() - 1)
+    alpha = torch.rand(alpha_shape, device=real.device, generator=generator, dtype=real.dtype).repeat_interleave(group, dim=0)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     out = critic(x_hat)
     (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    norms = grad.flatten(1).norm(2, dim=1)
+    norms = grad.reshape(real.shape[0] // group, -1).norm(2, dim=1)
     return ((norms - 1.0) ** 2).mean()
 
 
-def r1_penalty(real_out: Tensor, real: Tensor) -> Tensor:
-    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real data; `real` must require grad."""
+def r1_penalty(real_out: Tensor, real: Tensor, group: int = 1) -> Tensor:
+    """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real data; `real` must require grad.
+    `group` as in `gradient_penalty`: the expectation is over D's (packed) inputs."""
     (grad,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
-    return grad.flatten(1).pow(2).sum(1).mean()
+    return grad.reshape(real.shape[0] // group, -1).pow(2).sum(1).mean()
 
 
 @torch.no_grad()

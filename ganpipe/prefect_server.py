@@ -80,6 +80,14 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _is_prefect_server(pid: int) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return True  # no /proc (macOS): trust the record, whose pid answered as a server when written
+    return b"prefect" in b" ".join(cmd) and b"server" in cmd
+
+
 def running() -> ServerInfo | None:
     """The recorded server if its process is alive and answers; None otherwise."""
     f = _record_file()
@@ -126,35 +134,46 @@ def start() -> ServerInfo:
         port = _port()
         env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
         env.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-        log = open(home / "ganpipe-server.log", "ab")
-        # A session of its own: the server outlives this process and ignores its Ctrl-C.
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+        with open(home / "ganpipe-server.log", "ab") as log:
+            # A session of its own: the server outlives this process and ignores its Ctrl-C.
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         info = ServerInfo(proc.pid, port, str(home))
-        deadline = time.monotonic() + START_TIMEOUT_S
-        while time.monotonic() < deadline:
-            if proc.poll() is not None:
-                raise GanpipeError(
-                    f"the local Prefect server exited with status {proc.returncode} while starting",
-                    hint=f"see {home / 'ganpipe-server.log'}, or set {MODE_ENV}=temporary",
-                )
-            if healthy(info.api_url, timeout=1.0):
-                tmp = _record_file().with_suffix(".tmp")
-                tmp.write_text(json.dumps(info.__dict__))
-                tmp.replace(_record_file())
-                return info
-            time.sleep(0.5)
-        os.killpg(proc.pid, signal.SIGTERM)
-        raise GanpipeError(
-            f"the local Prefect server did not answer within {START_TIMEOUT_S:.0f} s",
-            hint=f"see {home / 'ganpipe-server.log'}; raise GANPIPE_PREFECT_START_TIMEOUT_S or set {MODE_ENV}=temporary",
-        )
+        try:
+            _wait_healthy(proc, info, home)
+        except BaseException:  # a failed or interrupted start leaves no unrecorded server behind
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(timeout=10)
+            raise
+        tmp = _record_file().with_suffix(".tmp")
+        tmp.write_text(json.dumps(info.__dict__))
+        tmp.replace(_record_file())
+        return info
+
+
+def _wait_healthy(proc: subprocess.Popen, info: ServerInfo, home: Path) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise GanpipeError(
+                f"the local Prefect server exited with status {proc.returncode} while starting",
+                hint=f"see {home / 'ganpipe-server.log'}, or set {MODE_ENV}=temporary",
+            )
+        if healthy(info.api_url, timeout=1.0):
+            return
+        time.sleep(0.5)
+    raise GanpipeError(
+        f"the local Prefect server did not answer within {START_TIMEOUT_S:.0f} s",
+        hint=f"see {home / 'ganpipe-server.log'}; raise GANPIPE_PREFECT_START_TIMEOUT_S or set {MODE_ENV}=temporary",
+    )
 
 
 def stop(timeout: float = 30.0) -> ServerInfo | None:
@@ -166,8 +185,8 @@ def stop(timeout: float = 30.0) -> ServerInfo | None:
         except (OSError, ValueError, TypeError):
             return None
         f.unlink(missing_ok=True)
-        if not _alive(info.pid):
-            return None
+        if not _alive(info.pid) or not _is_prefect_server(info.pid):
+            return None  # gone, or the pid now belongs to another process
         with contextlib.suppress(ProcessLookupError):
             os.killpg(info.pid, signal.SIGTERM)
         deadline = time.monotonic() + timeout

@@ -193,11 +193,9 @@ def _prepare_with_dvc(project: Path, cfg: Any, push: bool) -> tuple[Path, bool]:
         dvc(["add", cfg.raw_root], project)
     out = dvc(["repro", f"prepare@{key}"], project)
     reran = "Running stage" in out.stdout
-    pushed = True
     if push:
         ensure_remote(project)
-        pushed = _push(project)
-    if pushed:
+    if push and _push(project):  # only a complete add + repro + push makes the next run skip DVC
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_text(_signature(project, key, watched) + "\n")
     return project / "prepared" / key, reran
@@ -208,8 +206,10 @@ def _state_file(project: Path, key: str) -> Path:
 
 
 def _signature(project: Path, key: str, watched: list[Path]) -> str:
-    """What DVC's prepare stage depends on, by file stats (as DVC's own state database keys
-    file hashes): the raw inputs, the prepared outputs, and the DVC files and parameters."""
+    """What DVC's prepare stage depends on, by file stats (size, mtime, ctime and inode: a file
+    copied over another with its mtime kept still changes ctime and inode; DVC's own state
+    database keys file hashes on such stats): the raw inputs, the prepared outputs, and the
+    DVC files and parameters."""
     import hashlib
 
     h = hashlib.sha256()
@@ -218,7 +218,7 @@ def _signature(project: Path, key: str, watched: list[Path]) -> str:
         h.update(f"{root}:{len(files)}\n".encode())
         for f in files:
             st = f.stat()
-            h.update(f"{f.relative_to(root) if f != root else f.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+            h.update(f"{f.relative_to(root) if f != root else f.name}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ctime_ns}\0{st.st_ino}\n".encode())
     for name in ("data.dvc", "dvc.yaml", "dvc.lock", "params.yaml"):
         f = project / name
         h.update(f.read_bytes() if f.is_file() else b"-")

@@ -20,9 +20,6 @@ import torch
 from ganpipe.data.loading import load_manifest, table_to_tensors
 from ganpipe.errors import DataError
 
-_DONE = object()
-
-
 def arrow_collate(schema: dict[str, Any]) -> Any:
     """Ray Data collate: an Arrow batch of prepared rows -> tensors, decoded as `load_tensors` does.
 
@@ -104,7 +101,13 @@ class StreamBatcher:
             self._put(e)
 
     def __call__(self) -> dict[str, torch.Tensor]:
-        item = self._q.get()
+        while True:
+            try:
+                item = self._q.get(timeout=1.0)
+                break
+            except queue.Empty:
+                if self._stop.is_set() or not self._thread.is_alive():
+                    raise DataError("the streaming reader has stopped", hint="see the error logged before this one") from None
         if isinstance(item, BaseException):
             self.close()
             if isinstance(item, DataError):
@@ -113,5 +116,8 @@ class StreamBatcher:
         self.epoch, batch = item
         return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
 
-    def close(self) -> None:
+    def close(self, timeout: float = 10.0) -> None:
+        """Stop the reader thread (it exits at its next batch, or at once when the queue is full)."""
         self._stop.set()
+        if self._thread is not threading.current_thread():
+            self._thread.join(timeout)

@@ -58,6 +58,11 @@ class AdversarialRecipe(Recipe):
     def after_g_step(self) -> None:
         """E.g. EMA update of G's weights."""
 
+    @property
+    def d_group(self) -> int:
+        """Consecutive samples D scores as one input (PacGAN packing); penalties follow it."""
+        return 1
+
     # -- update ------------------------------------------------------------------------
     def _z(self, n: int) -> Tensor:
         return torch.randn(n, self.cfg.model.z_dim, device=self.device)
@@ -96,9 +101,9 @@ class AdversarialRecipe(Recipe):
                 loss_d = self.loss.d_loss(d_real, d_fake)
             penalty = torch.zeros((), device=self.device)
             if self.loss.gradient_penalty:
-                penalty = lc.gp_weight * gradient_penalty(lambda x: self.d_forward(x, cond), real, fake.float())
+                penalty = lc.gp_weight * gradient_penalty(lambda x: self.d_forward(x, cond), real, fake.float(), group=self.d_group)
             if lc.r1_weight > 0:
-                penalty = penalty + 0.5 * lc.r1_weight * r1_penalty(d_real, real)
+                penalty = penalty + 0.5 * lc.r1_weight * r1_penalty(d_real, real, group=self.d_group)
             self._step(self.opt_d, self.D, loss_d + penalty)
             if self.loss.weight_clip:
                 clip_weights(self.D, lc.clip_value)

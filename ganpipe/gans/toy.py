@@ -74,6 +74,10 @@ class ToyRecipe(AdversarialRecipe):
         self.G = ToyGenerator(self.cfg.model.z_dim, p.g_width, p.g_depth)
         self.D = ToyDiscriminator(p.d_width, p.d_depth, pack=p.pack)
 
+    @property
+    def d_group(self) -> int:
+        return self.params.pack
+
     def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
         # The shared update reads real samples from batch["image"]; points arrive as "x".
         self._decay_lr(step)

@@ -24,6 +24,9 @@ class FitResult:
     storage: str
 
 
+LOCAL_DASHBOARD: str | None = None  # the dashboard (State API) of the local instance this process started
+
+
 def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
     """Connect to RAY_ADDRESS when set, else start a private local instance.
 
@@ -44,10 +47,9 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
     # the job, and at nice 15 any other process on the machine (a browser, a second run)
     # starves training. Export RAY_worker_niceness=15 to get Ray's default back.
     os.environ.setdefault("RAY_worker_niceness", "0")
+    global LOCAL_DASHBOARD
     port = _free_port()
-    # Workers inherit this: their State API calls reach this instance's dashboard even when
-    # other Ray instances run on the same machine (otherwise they refuse to guess).
-    os.environ["RAY_API_SERVER_ADDRESS"] = f"http://127.0.0.1:{port}"
+    LOCAL_DASHBOARD = f"http://127.0.0.1:{port}"
     ray.init(
         address="local",
         num_cpus=num_cpus or max(2, os.cpu_count() or 2),
@@ -55,6 +57,11 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
         dashboard_host="127.0.0.1",
         dashboard_port=port,
         log_to_driver=log_to_driver,
+        # This job's tasks and actors (Train's cleaner among them) ask this instance's State API
+        # even when other Ray instances run on the machine (without it they refuse to guess).
+        # Set for the job only, not in os.environ: a child process joining another cluster must
+        # not inherit it.
+        runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": LOCAL_DASHBOARD}},
     )
 
 

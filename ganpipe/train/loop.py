@@ -56,7 +56,7 @@ class Batcher:
     On an accelerator the split is moved to device memory when it takes at most
     `device_fraction` of it: batches are then indexed on the device, with no copy per step.
     A larger split stays in host memory; with `pin`, each batch is gathered into one of two
-    pinned buffers and copied on a side stream while the previous step runs (a gather from
+    pinned buffers and copied on a side stream while the current step runs (a gather from
     pageable memory would make the copy synchronous)."""
 
     def __init__(self, data: Batch, batch_size: int, seed: int, device: torch.device, pin: bool = False, device_fraction: float = 0.25):

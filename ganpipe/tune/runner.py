@@ -182,7 +182,7 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
     mode = sweep.mode or probe.registry.mode
     if not probe.eval.every:
         raise GanpipeError("a sweep needs eval.every > 0 so trials report the metric while training", hint="add `eval.every: 250` under overrides in the sweep file")
-    # Log points between evaluations report losses only; schedulers skip results without the metric.
+    # Checkpoints between evaluations report losses only; schedulers skip results without the metric.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
     ensure_ray()
     _warn_without_state_api()
@@ -250,7 +250,9 @@ def _warn_without_state_api() -> None:
     try:
         from ray.util.state import list_nodes
 
-        list_nodes(limit=1, timeout=10)
+        from ganpipe.train.driver import LOCAL_DASHBOARD
+
+        list_nodes(address=LOCAL_DASHBOARD, limit=1, timeout=10)
     except Exception as e:  # noqa: BLE001 - any failure means the cleaner cannot work either
         logging.getLogger("ganpipe").warning(
             "Ray's State API is not reachable (%s): trials that ASHA stops early keep their workers' "

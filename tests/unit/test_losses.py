@@ -74,3 +74,19 @@ def test_unknown_loss_lists_valid_names():
     with pytest.raises(UnknownNameError) as e:
         LOSSES.get("wgan_gp")
     assert "wgan-gp" in str(e.value) and "hinge" in str(e.value)
+
+
+def test_penalties_on_packed_inputs_take_one_norm_per_pack():
+    """A critic that scores pairs of 2-D points by their sum: the gradient w.r.t. the pair is
+    (1, 1, 1, 1), norm 2, so WGAN-GP is (2 - 1)^2 = 1 and R1 is 4 per pack; taken per sample
+    (norm sqrt(2)) they would be (sqrt(2) - 1)^2 and 2."""
+    import torch
+
+    from ganpipe.losses import gradient_penalty, r1_penalty
+
+    critic = lambda x: x.reshape(-1, 4).sum(1)  # noqa: E731
+    real, fake = torch.randn(8, 2), torch.randn(8, 2)
+    assert torch.isclose(gradient_penalty(critic, real, fake, group=2), torch.tensor(1.0))
+    assert torch.isclose(gradient_penalty(critic, real, fake, group=1), torch.tensor((2**0.5 - 1) ** 2))
+    r = real.clone().requires_grad_(True)
+    assert torch.isclose(r1_penalty(critic(r), r, group=2), torch.tensor(4.0))

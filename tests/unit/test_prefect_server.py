@@ -17,7 +17,8 @@ from ganpipe.errors import GanpipeError
 def home(tmp_path, monkeypatch):
     monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect"))
     monkeypatch.setenv("PREFECT_UI_ENABLED", "false")
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
+    monkeypatch.setenv("PREFECT_API_URL", "")  # recorded, so what ensure_api() sets is undone afterwards
+    monkeypatch.delenv("PREFECT_API_URL")
     monkeypatch.setenv(ps.MODE_ENV, "local")
     yield tmp_path / "prefect"
     ps.stop()
