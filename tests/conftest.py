@@ -26,7 +26,7 @@ def ray_session():
     if not ray.is_initialized():
         from ganpipe.train.driver import ensure_ray
 
-        ensure_ray(num_cpus=2, log_to_driver=False)
+        ensure_ray(num_cpus=2, log_to_driver=False, state_api=True)  # the sweep tests need it
     yield ray
     ray.shutdown()
 

@@ -25,20 +25,37 @@ class FitResult:
 
 
 LOCAL_DASHBOARD: str | None = None  # the dashboard (State API) of the local instance this process started
+_LOCAL: dict[str, Any] | None = None  # how this process started its local instance (None: it did not)
+
+# What ganpipe's private local instance leaves out, unless the caller or the user asks for it.
+# Each is a process or a poll that competes with training for the same cores (on a 2-core
+# machine they took ~2% (preemption watcher, Train metrics) and ~2% (dashboard) of the CPU):
+# a local instance has no cloud preemption notices to watch and nothing to scrape Train's
+# Prometheus metrics, and only sweeps need the State API.
+LEAN_LOCAL_ENV = {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_METRICS_ENABLED": "0"}
+DASHBOARD_ENV = "GANPIPE_RAY_DASHBOARD"  # "1": the local instance always runs the dashboard
 
 
-def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
+def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True, state_api: bool = False) -> None:
     """Connect to RAY_ADDRESS when set, else start a private local instance.
 
-    The local instance runs Ray's dashboard on 127.0.0.1 because Ray Train's placement-group
-    cleaner asks its State API whether a run's controller is still alive: without it, a Tune
-    trial that is stopped early (ASHA) keeps its workers' CPUs reserved until the sweep ends
-    and later trials time out waiting for them (ray-project/ray#54305).
+    `state_api=True` (sweeps) runs Ray's dashboard on 127.0.0.1 with the local instance, because
+    Ray Train's placement-group cleaner asks its State API whether a run's controller is still
+    alive: without it, a Tune trial that is stopped early (ASHA) keeps its workers' CPUs
+    reserved until the sweep ends and later trials time out waiting for them
+    (ray-project/ray#54305). A training run does not need it, and the dashboard's processes
+    cost training ~2% of a 2-core machine; a local instance this process started without it is
+    restarted with it when a sweep asks (nothing else runs on a private instance between stages).
     """
     import ray
 
+    global LOCAL_DASHBOARD, _LOCAL
+    want_dashboard = state_api or os.environ.get(DASHBOARD_ENV, "") not in ("", "0")
     if ray.is_initialized():
-        return
+        if not (want_dashboard and _LOCAL is not None and not _LOCAL["dashboard"]):
+            return
+        num_cpus, log_to_driver = _LOCAL["num_cpus"], _LOCAL["log_to_driver"]
+        ray.shutdown()
     address = os.environ.get("RAY_ADDRESS")
     if address and address != "local":
         ray.init(address=address, log_to_driver=log_to_driver)
@@ -47,22 +64,21 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True) -> None:
     # the job, and at nice 15 any other process on the machine (a browser, a second run)
     # starves training. Export RAY_worker_niceness=15 to get Ray's default back.
     os.environ.setdefault("RAY_worker_niceness", "0")
-    global LOCAL_DASHBOARD
-    port = _free_port()
-    LOCAL_DASHBOARD = f"http://127.0.0.1:{port}"
-    ray.init(
-        address="local",
-        num_cpus=num_cpus or max(2, os.cpu_count() or 2),
-        include_dashboard=True,
-        dashboard_host="127.0.0.1",
-        dashboard_port=port,
-        log_to_driver=log_to_driver,
+    for k, v in LEAN_LOCAL_ENV.items():  # read by the Train driver and passed on to its actors
+        os.environ.setdefault(k, v)
+    num_cpus = num_cpus or max(2, os.cpu_count() or 2)
+    kwargs: dict[str, Any] = {}
+    LOCAL_DASHBOARD = None
+    if want_dashboard:
+        LOCAL_DASHBOARD = f"http://127.0.0.1:{_free_port()}"
         # This job's tasks and actors (Train's cleaner among them) ask this instance's State API
         # even when other Ray instances run on the machine (without it they refuse to guess).
         # Set for the job only, not in os.environ: a child process joining another cluster must
         # not inherit it.
-        runtime_env={"env_vars": {"RAY_API_SERVER_ADDRESS": LOCAL_DASHBOARD}},
-    )
+        kwargs = {"dashboard_host": "127.0.0.1", "dashboard_port": int(LOCAL_DASHBOARD.rsplit(":", 1)[1]),
+                  "runtime_env": {"env_vars": {"RAY_API_SERVER_ADDRESS": LOCAL_DASHBOARD}}}
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=want_dashboard, log_to_driver=log_to_driver, **kwargs)
+    _LOCAL = {"dashboard": want_dashboard, "num_cpus": num_cpus, "log_to_driver": log_to_driver}
 
 
 def _free_port() -> int:

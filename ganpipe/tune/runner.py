@@ -184,7 +184,7 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
         raise GanpipeError("a sweep needs eval.every > 0 so trials report the metric while training", hint="add `eval.every: 250` under overrides in the sweep file")
     # Checkpoints between evaluations report losses only; schedulers skip results without the metric.
     os.environ["TUNE_DISABLE_STRICT_METRIC_CHECKING"] = "1"
-    ensure_ray()
+    ensure_ray(state_api=True)
     _warn_without_state_api()
     sweep_name = name or sweep.name or f"{probe.name}-sweep"
     parent = runs.start_run(probe.experiment, sweep_name, {"sweep": sweep.model_dump(mode="json"), "base": base}, {"ganpipe.stage": "sweep"})
