@@ -14,7 +14,10 @@ log interval, the same steps timed apart in the plain loop). The steady rate is 
 gets; the whole-run rate of a 20-s run also pays for Ray Train's actors starting beside the
 first steps (controller, dataset manager, placement-group cleaner: ~10 CPU-seconds on 2 cores).
 Sides alternate (A B, B A, A B, ...) and the ratio is the median over adjacent pairs, which
-cancels most of the drift of a shared machine. Ray runs
+cancels most of the drift of a shared machine. The CPU-share column is the fraction of all
+cores' time the training process got over the second half of its run (plain: this process;
+Ray: the Train worker): it does not drift with the host's load, and the gap between the two is
+what Ray's own processes took. Ray runs
 its workers at nice 15 by default; ganpipe's local Ray (used here) runs them at normal
 priority, so both sides compete for the CPU on equal terms.
 """
@@ -97,14 +100,75 @@ def handwritten_dcgan(cfg, data_dir: Path) -> float:
     return steps * bs / (time.perf_counter() - t0)
 
 
-def ray_loop(cfg, data_dir: Path, project: Path) -> tuple[float, float, float]:
+class CpuShare:
+    """Which processes the machine's CPU went to while a block ran, sampled every 0.5 s.
+
+    `share(match)`: the fraction of all cores' time that processes whose command line contains
+    `match` got in steady state. Unlike
+    images/s, this does not drift with the host's load: it shows how much Ray's own processes
+    took from the training process directly."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.samples: list[tuple[float, dict[int, tuple[float, str]]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> "CpuShare":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psutil
+
+        while not self._stop.is_set():
+            snap = {}
+            for p in psutil.process_iter(["cmdline", "cpu_times"]):
+                try:
+                    ct = p.info["cpu_times"]
+                    snap[p.pid] = (ct.user + ct.system, " ".join(p.info["cmdline"] or []))
+                except (psutil.Error, TypeError):
+                    continue
+            self.samples.append((time.perf_counter(), snap))
+            self._stop.wait(0.5)
+
+    def share(self, match: str) -> float | None:
+        """Steady state: the second half of the span in which the matching processes kept more
+        than half the machine busy (so set-up before and teardown after training are left out)."""
+        cores = os.cpu_count() or 1
+
+        def used(a: dict, b: dict) -> float:
+            return sum(cpu - a[pid][0] for pid, (cpu, c) in b.items() if match in c and pid in a)
+
+        busy = [i for i in range(1, len(self.samples))
+                if used(self.samples[i - 1][1], self.samples[i][1]) > 0.5 * cores * (self.samples[i][0] - self.samples[i - 1][0])]
+        if len(busy) < 4:
+            return None
+        a, b = self.samples[busy[len(busy) // 2] - 1], self.samples[busy[-1]]
+        return used(a[1], b[1]) / ((b[0] - a[0]) * cores)
+
+
+def ray_loop(cfg, data_dir: Path, project: Path) -> tuple[float, float, float, float | None]:
     """(whole-run images/s inside the worker, last-log-interval images/s, wall time of the whole
-    fit including Ray Train start-up)."""
+    fit including Ray Train start-up, the worker's share of the machine in steady state)."""
     from ganpipe.train.driver import fit
 
     t0 = time.perf_counter()
-    res = fit(cfg, data_dir, project)
-    return float(res.metrics["images_per_s"]), float(res.metrics["images_per_s_window"]), time.perf_counter() - t0
+    with CpuShare() as cpu:
+        res = fit(cfg, data_dir, project)
+    return float(res.metrics["images_per_s"]), float(res.metrics["images_per_s_window"]), time.perf_counter() - t0, cpu.share("RayTrainWorker")
+
+
+def plain_loop(cfg, data_dir: Path) -> tuple[float, float, float | None]:
+    """bare_recipe_loop, and this process's share of the machine over its second half."""
+    with CpuShare() as cpu:
+        whole, steady = bare_recipe_loop(cfg, data_dir)
+    return whole, steady, cpu.share("train_throughput.py")
 
 
 def scaling(work: Path, threads: int, scale: float) -> None:
@@ -121,7 +185,7 @@ def scaling(work: Path, threads: int, scale: float) -> None:
             [f"train.steps={steps}", f"train.num_workers={workers}", f"train.cpus_per_worker={cpus}", f"train.log_every={steps // 4}",
              f"train.checkpoint_every={steps}", f"train.sample_every={steps}", f"train.run_name=scale-{workers}x{cpus}"],
         )
-        ips, _, wall = ray_loop(cfg, data, work)
+        ips, _, wall, _ = ray_loop(cfg, data, work)
         results.append((workers, cpus, ips, wall))
         print(f"scaling {workers} worker(s) x {cpus} CPU: {ips:.0f} img/s", flush=True)
     base = results[0][2]
@@ -173,24 +237,30 @@ def main() -> None:
             for rep in range(args.pairs):
                 ray_cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"run_name": f"bench-{fam}-{rep}"})})
                 if rep % 2 == 0:
-                    plain = bare_recipe_loop(cfg, data)
+                    plain = plain_loop(cfg, data)
                     ray = ray_loop(ray_cfg, data, work)
                 else:
                     ray = ray_loop(ray_cfg, data, work)
-                    plain = bare_recipe_loop(cfg, data)
-                pairs.append((*plain, *ray))
-                print(f"{fam} pair {rep}: plain {plain[0]:.0f} (steady {plain[1]:.0f}) img/s, Ray Train {ray[0]:.0f} (steady {ray[1]:.0f}) img/s", flush=True)
+                    plain = plain_loop(cfg, data)
+                pairs.append((plain[0], plain[1], ray[0], ray[1], ray[2], plain[2], ray[3]))
+                print(f"{fam} pair {rep}: plain {plain[0]:.0f} (steady {plain[1]:.0f}) img/s, Ray Train {ray[0]:.0f} (steady {ray[1]:.0f}) img/s;"
+                      f" CPU share plain {_pct(plain[2])}, Ray worker {_pct(ray[3])}", flush=True)
             hand = handwritten_dcgan(cfg, data) if fam == "dcgan" else None
             steady = statistics.median(p[3] / p[1] for p in pairs)
             whole = statistics.median(p[2] / p[0] for p in pairs)
-            rows.append((fam, steps, cfg.train.batch_size, statistics.median(p[1] for p in pairs), statistics.median(p[3] for p in pairs), steady, whole, min(p[4] for p in pairs), hand, statistics.median(p[0] for p in pairs)))
+            shares = [(p[5], p[6]) for p in pairs if p[5] and p[6]]
+            share = (statistics.median(a for a, _ in shares), statistics.median(b for _, b in shares)) if shares else (None, None)
+            rows.append((fam, steps, cfg.train.batch_size, statistics.median(p[1] for p in pairs), statistics.median(p[3] for p in pairs), steady, whole, min(p[4] for p in pairs), hand, statistics.median(p[0] for p in pairs), share,
+                         [round(p[3] / p[1], 2) for p in pairs]))
     t = Table(title=f"Training throughput, Ray Train (1 worker) vs plain loop, {threads} CPU threads, {args.pairs} pairs, {time.strftime('%Y-%m-%d')}")
-    for c in ("family", "steps", "batch", "plain img/s (steady)", "Ray Train img/s (steady)", "ratio, steady", "ratio, whole run", "fit wall s (incl. start-up)"):
+    for c in ("family", "steps", "batch", "plain img/s (steady)", "Ray Train img/s (steady)", "ratio, steady", "per pair", "ratio, whole run",
+              "CPU share plain / Ray worker", "fit wall s (incl. start-up)"):
         t.add_column(c, justify="right")
-    for fam, steps, bs, plain, rip, steady, whole, wall, hand, _ in rows:
-        t.add_row(fam, str(steps), str(bs), f"{plain:.0f}", f"{rip:.0f}", f"{steady:.3f}", f"{whole:.3f}", f"{wall:.1f}")
-    Console(width=150).print(t)
-    for fam, *_, hand, plain_whole in rows:
+    for fam, steps, bs, plain, rip, steady, whole, wall, hand, _, share, per_pair in rows:
+        t.add_row(fam, str(steps), str(bs), f"{plain:.0f}", f"{rip:.0f}", f"{steady:.3f}", " ".join(f"{r:.2f}" for r in per_pair), f"{whole:.3f}",
+                  f"{_pct(share[0])} / {_pct(share[1])}", f"{wall:.1f}")
+    Console(width=180).print(t)
+    for fam, *_, hand, plain_whole, _share, _pp in rows:
         if hand:
             Console().print(f"dcgan hand-written loop (no recipe): {hand:.0f} img/s; recipe in a plain loop: {plain_whole:.0f} img/s (ratio {plain_whole / hand:.3f})")
     ratios = {r[0]: r[5] for r in rows}
@@ -202,7 +272,12 @@ def main() -> None:
         min(ratios.values()) >= 0.95,
         ratios=ratios,
         whole_run={r[0]: r[6] for r in rows},
+        cpu_share={r[0]: r[10] for r in rows},
     )
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
 
 if __name__ == "__main__":
     main()
