@@ -112,6 +112,7 @@ class CpuShare:
         import threading
 
         self.samples: list[tuple[float, dict[int, tuple[float, str]]]] = []
+        self.own: list[float] = []  # the sampler thread's own CPU time at each sample
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -135,6 +136,7 @@ class CpuShare:
                 except (psutil.Error, TypeError):
                     continue
             self.samples.append((time.perf_counter(), snap))
+            self.own.append(time.thread_time())
             self._stop.wait(0.5)
 
     def share(self, match: str) -> float | None:
@@ -142,15 +144,20 @@ class CpuShare:
         than half the machine busy (so set-up before and teardown after training are left out)."""
         cores = os.cpu_count() or 1
 
-        def used(a: dict, b: dict) -> float:
-            return sum(cpu - a[pid][0] for pid, (cpu, c) in b.items() if match in c and pid in a)
+        me = os.getpid()
 
-        busy = [i for i in range(1, len(self.samples))
-                if used(self.samples[i - 1][1], self.samples[i][1]) > 0.5 * cores * (self.samples[i][0] - self.samples[i - 1][0])]
+        def used(i: int, j: int) -> float:
+            a, b = self.samples[i][1], self.samples[j][1]
+            total = sum(cpu - a[pid][0] for pid, (cpu, c) in b.items() if match in c and pid in a)
+            if me in a and match in a[me][1]:
+                total -= self.own[j] - self.own[i]  # this sampler is not the training's CPU
+            return total
+
+        busy = [i for i in range(1, len(self.samples)) if used(i - 1, i) > 0.5 * cores * (self.samples[i][0] - self.samples[i - 1][0])]
         if len(busy) < 4:
             return None
-        a, b = self.samples[busy[len(busy) // 2] - 1], self.samples[busy[-1]]
-        return used(a[1], b[1]) / ((b[0] - a[0]) * cores)
+        i, j = busy[len(busy) // 2] - 1, busy[-1]
+        return used(i, j) / ((self.samples[j][0] - self.samples[i][0]) * cores)
 
 
 def ray_loop(cfg, data_dir: Path, project: Path) -> tuple[float, float, float, float | None]:
