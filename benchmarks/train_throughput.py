@@ -54,7 +54,8 @@ def steps_for(cfg, data_dir: Path, seconds: float) -> int:
     probe = cfg.model_copy(update={"train": cfg.train.model_copy(update={"steps": 8})})
     bare_recipe_loop(probe, data_dir)  # warm-up
     rate = bare_recipe_loop(probe, data_dir)[0] / (cfg.train.batch_size * cfg.loss.n_critic)
-    return max(20, int(seconds * rate))
+    steps = max(20, int(seconds * rate))
+    return steps - steps % 4  # log_every = steps / 4 exactly, so the Ray side's last log interval is the last quarter
 
 
 def bare_recipe_loop(cfg, data_dir: Path) -> tuple[float, float]:
