@@ -142,7 +142,7 @@ class CpuShare:
 
     def share(self, match: str) -> float | None:
         """Steady state: the second half of the span in which the matching processes kept more
-        than half the machine busy (so set-up before and teardown after training are left out)."""
+        than half of the training's threads busy (so set-up before and teardown after training are left out)."""
         cores = os.cpu_count() or 1
 
         me = os.getpid()
@@ -154,7 +154,8 @@ class CpuShare:
                 total -= self.own[j] - self.own[i]  # this sampler is not the training's CPU
             return total
 
-        busy = [i for i in range(1, len(self.samples)) if used(i - 1, i) > 0.5 * cores * (self.samples[i][0] - self.samples[i - 1][0])]
+        busy_cores = 0.5 * torch.get_num_threads()  # the training's threads (both sides use the same count)
+        busy = [i for i in range(1, len(self.samples)) if used(i - 1, i) > busy_cores * (self.samples[i][0] - self.samples[i - 1][0])]
         if len(busy) < 4:
             return None
         i, j = busy[len(busy) // 2] - 1, busy[-1]
@@ -213,12 +214,14 @@ def main() -> None:
     ap.add_argument("--scale", type=float, default=1.0, help="multiply every family's step count")
     ap.add_argument("--scaling", action="store_true", help="also measure 1 vs N workers")
     ap.add_argument("--pairs", type=int, default=3, help="plain/Ray run pairs per family (alternating order); ratios are medians over pairs")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads on both sides (Ray: train.cpus_per_worker); default all cores."
+                    " Fewer than the cores leaves Ray's own processes a core of their own, as on a machine with more cores than the training uses")
     args = ap.parse_args()
-    threads = os.cpu_count() or 2
+    threads = args.threads or os.cpu_count() or 2
     torch.set_num_threads(threads)
     from ganpipe.train.driver import ensure_ray
 
-    ensure_ray(num_cpus=threads, log_to_driver=False)
+    ensure_ray(num_cpus=max(threads, os.cpu_count() or 2), log_to_driver=False)
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
