@@ -15,8 +15,8 @@ gets; the whole-run rate of a 20-s run also pays for Ray Train's actors starting
 first steps (controller, dataset manager, placement-group cleaner: ~10 CPU-seconds on 2 cores).
 Sides alternate (A B, B A, A B, ...) and the ratio is the median over adjacent pairs, which
 cancels most of the drift of a shared machine. The CPU-share column is the fraction of all
-cores' time the training process got over the second half of its run (plain: this process;
-Ray: the Train worker): it does not drift with the host's load, and the gap between the two is
+cores' time the training process got in steady state (the second half of the span it kept its
+threads busy; plain: this process, the sampler's own thread left out; Ray: the Train worker): it does not drift with the host's load, and the gap between the two is
 what Ray's own processes took. Ray runs
 its workers at nice 15 by default; ganpipe's local Ray (used here) runs them at normal
 priority, so both sides compete for the CPU on equal terms.
@@ -30,6 +30,7 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -104,10 +105,9 @@ def handwritten_dcgan(cfg, data_dir: Path) -> float:
 class CpuShare:
     """Which processes the machine's CPU went to while a block ran, sampled every 0.5 s.
 
-    `share(match)`: the fraction of all cores' time that processes whose command line contains
-    `match` got in steady state. Unlike
-    images/s, this does not drift with the host's load: it shows how much Ray's own processes
-    took from the training process directly."""
+    `share(match)`: the fraction of all cores' time that the processes `match(pid, cmdline)`
+    picks got in steady state. Unlike images/s, this does not drift with the host's load: it
+    shows how much Ray's own processes took from the training process directly."""
 
     def __init__(self) -> None:
         import threading
@@ -140,7 +140,7 @@ class CpuShare:
             self.own.append(time.thread_time())
             self._stop.wait(0.5)
 
-    def share(self, match: str) -> float | None:
+    def share(self, match: Callable[[int, str], bool]) -> float | None:
         """Steady state: the second half of the span in which the matching processes kept more
         than half of the training's threads busy (so set-up before and teardown after training are left out)."""
         cores = os.cpu_count() or 1
@@ -149,8 +149,8 @@ class CpuShare:
 
         def used(i: int, j: int) -> float:
             a, b = self.samples[i][1], self.samples[j][1]
-            total = sum(cpu - a[pid][0] for pid, (cpu, c) in b.items() if match in c and pid in a)
-            if me in a and match in a[me][1]:
+            total = sum(cpu - a[pid][0] for pid, (cpu, c) in b.items() if pid in a and match(pid, c))
+            if me in a and match(me, a[me][1]):
                 total -= self.own[j] - self.own[i]  # this sampler is not the training's CPU
             return total
 
@@ -170,14 +170,15 @@ def ray_loop(cfg, data_dir: Path, project: Path) -> tuple[float, float, float, f
     t0 = time.perf_counter()
     with CpuShare() as cpu:
         res = fit(cfg, data_dir, project)
-    return float(res.metrics["images_per_s"]), float(res.metrics["images_per_s_window"]), time.perf_counter() - t0, cpu.share("RayTrainWorker")
+    return float(res.metrics["images_per_s"]), float(res.metrics["images_per_s_window"]), time.perf_counter() - t0, cpu.share(lambda pid, cmd: "RayTrainWorker" in cmd)
 
 
 def plain_loop(cfg, data_dir: Path) -> tuple[float, float, float | None]:
-    """bare_recipe_loop, and this process's share of the machine over its second half."""
+    """bare_recipe_loop, and this process's share of the machine in steady state."""
+    me = os.getpid()
     with CpuShare() as cpu:
         whole, steady = bare_recipe_loop(cfg, data_dir)
-    return whole, steady, cpu.share("train_throughput.py")
+    return whole, steady, cpu.share(lambda pid, cmd: pid == me)
 
 
 def scaling(work: Path, threads: int, scale: float) -> None:

@@ -25,7 +25,7 @@ class FitResult:
 
 
 LOCAL_DASHBOARD: str | None = None  # the dashboard (State API) of the local instance this process started
-_LOCAL: dict[str, Any] | None = None  # how this process started its local instance (None: it did not)
+_LOCAL_ARGS: tuple[int, bool] | None = None  # (num_cpus, log_to_driver) of that instance; None: it did not start one
 
 # What ganpipe's private local instance leaves out, unless the caller or the user asks for it.
 # Each is a process or a poll that competes with training for the same cores (on a 2-core
@@ -49,13 +49,14 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True, state_ap
     """
     import ray
 
-    global LOCAL_DASHBOARD, _LOCAL
+    global LOCAL_DASHBOARD, _LOCAL_ARGS
     want_dashboard = state_api or os.environ.get(DASHBOARD_ENV, "") not in ("", "0")
     if ray.is_initialized():
-        if not (want_dashboard and _LOCAL is not None and not _LOCAL["dashboard"]):
+        if not (want_dashboard and _LOCAL_ARGS is not None and LOCAL_DASHBOARD is None):
             return
-        num_cpus, log_to_driver = _LOCAL["num_cpus"], _LOCAL["log_to_driver"]
+        num_cpus, log_to_driver = _LOCAL_ARGS
         ray.shutdown()
+    LOCAL_DASHBOARD, _LOCAL_ARGS = None, None
     address = os.environ.get("RAY_ADDRESS")
     if address and address != "local":
         ray.init(address=address, log_to_driver=log_to_driver)
@@ -68,17 +69,16 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True, state_ap
         os.environ.setdefault(k, v)
     num_cpus = num_cpus or max(2, os.cpu_count() or 2)
     kwargs: dict[str, Any] = {}
-    LOCAL_DASHBOARD = None
     if want_dashboard:
-        LOCAL_DASHBOARD = f"http://127.0.0.1:{_free_port()}"
+        port = _free_port()
+        LOCAL_DASHBOARD = f"http://127.0.0.1:{port}"
         # This job's tasks and actors (Train's cleaner among them) ask this instance's State API
         # even when other Ray instances run on the machine (without it they refuse to guess).
         # Set for the job only, not in os.environ: a child process joining another cluster must
         # not inherit it.
-        kwargs = {"dashboard_host": "127.0.0.1", "dashboard_port": int(LOCAL_DASHBOARD.rsplit(":", 1)[1]),
-                  "runtime_env": {"env_vars": {"RAY_API_SERVER_ADDRESS": LOCAL_DASHBOARD}}}
+        kwargs = {"dashboard_host": "127.0.0.1", "dashboard_port": port, "runtime_env": {"env_vars": {"RAY_API_SERVER_ADDRESS": LOCAL_DASHBOARD}}}
     ray.init(address="local", num_cpus=num_cpus, include_dashboard=want_dashboard, log_to_driver=log_to_driver, **kwargs)
-    _LOCAL = {"dashboard": want_dashboard, "num_cpus": num_cpus, "log_to_driver": log_to_driver}
+    _LOCAL_ARGS = (num_cpus, log_to_driver)
 
 
 def _free_port() -> int:

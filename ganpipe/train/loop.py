@@ -214,7 +214,7 @@ def run_training(
             t_prev, images_prev = now, images
             metrics["step"] = float(step)
             metrics["start_step"] = float(start)  # > 0 after a resume: shows where training picked up
-            metrics["time.train_s"] = time.perf_counter() - t_begin  # seconds in this worker's loop, set-up and data load included
+            metrics["time.train_s"] = now - t_begin  # seconds in this worker's loop, set-up and data load included
             health.check(metrics, step)
             if evaluator is not None and rank == 0 and eval_due:
                 metrics.update({f"eval.{k}": float(v) for k, v in evaluator(recipe).items()})
