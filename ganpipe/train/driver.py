@@ -81,6 +81,27 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True, state_ap
     _LOCAL_ARGS = (num_cpus, log_to_driver)
 
 
+def _trainer_class() -> Any:
+    """TorchTrainer; on a private local instance without the State API, one without Ray Train's
+    placement-group cleaner, which could not tell whether a controller lives: it polled the
+    absent State API and logged a warning every second of the run. Such an instance ends with
+    this process and takes its placement groups with it, so there is nothing to clean."""
+    from ray.train.torch import TorchTrainer
+
+    if _LOCAL_ARGS is None or LOCAL_DASHBOARD is not None:
+        return TorchTrainer
+    try:
+        from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
+    except ImportError:  # another Ray version: keep its defaults
+        return TorchTrainer
+
+    class LocalTorchTrainer(TorchTrainer):
+        def _create_default_callbacks(self) -> list[Any]:
+            return [c for c in super()._create_default_callbacks() if not isinstance(c, PlacementGroupCleanerCallback)]
+
+    return LocalTorchTrainer
+
+
 def _free_port() -> int:
     import socket
 
@@ -127,8 +148,6 @@ def fit(
     callbacks: list[Any] | None = None,
 ) -> FitResult:
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-    from ray.train.torch import TorchTrainer
-
     from ganpipe.train.loop import train_loop_per_worker
 
     ensure_ray()
@@ -139,7 +158,7 @@ def fit(
         from ganpipe.data.streaming import parquet_dataset
 
         datasets = {"train": parquet_dataset(data_dir)}
-    trainer = TorchTrainer(
+    trainer = _trainer_class()(
         train_loop_per_worker,
         train_loop_config={
             "cfg": cfg.to_dict(),

@@ -28,11 +28,21 @@ SCRIPT = textwrap.dedent(
 
     out = {}
     d.ensure_ray(num_cpus=2, log_to_driver=False)
+    from ray.train import ScalingConfig
+    from ray.train.torch import TorchTrainer
+
+    def callbacks():
+        cls = d._trainer_class()
+        trainer = cls(lambda config: None, scaling_config=ScalingConfig(num_workers=1))
+        return cls is TorchTrainer, sorted(type(c).__name__ for c in trainer._create_default_callbacks())
+
     out["lean"] = {"dashboard": d.LOCAL_DASHBOARD, "state_api": state_api(None),
                    "env": {k: os.environ.get(k) for k in d.LEAN_LOCAL_ENV}}
+    out["lean_callbacks"] = callbacks()
     d.ensure_ray(state_api=True)
     out["sweep"] = {"dashboard": d.LOCAL_DASHBOARD, "state_api": state_api(d.LOCAL_DASHBOARD),
                     "cpus": ray.cluster_resources().get("CPU")}
+    out["sweep_callbacks"] = callbacks()
     d.ensure_ray()  # a later training run keeps the instance it finds
     out["again"] = {"dashboard": d.LOCAL_DASHBOARD, "state_api": state_api(d.LOCAL_DASHBOARD)}
     print("OUT " + json.dumps(out))
@@ -46,6 +56,12 @@ def test_training_starts_lean_and_a_sweep_restarts_it_with_the_state_api():
     assert p.returncode == 0, p.stderr[-3000:]
     out = json.loads(next(line for line in p.stdout.splitlines() if line.startswith("OUT "))[4:])
     assert out["lean"] == {"dashboard": None, "state_api": False, "env": {"RAY_TRAIN_ENABLE_PREEMPTION_WATCHER": "0", "RAY_TRAIN_METRICS_ENABLED": "0"}}
+    # Without the State API, Train's placement-group cleaner could only poll it and warn every second.
+    plain_class, lean_cbs = out["lean_callbacks"]
+    assert not plain_class and "PlacementGroupCleanerCallback" not in lean_cbs and "BackendSetupCallback" in lean_cbs
+    plain_class, sweep_cbs = out["sweep_callbacks"]
+    assert plain_class and "PlacementGroupCleanerCallback" in sweep_cbs
+    assert set(sweep_cbs) - set(lean_cbs) == {"PlacementGroupCleanerCallback"}
     assert out["sweep"]["dashboard"].startswith("http://127.0.0.1:")
     assert out["sweep"]["state_api"] is True
     assert out["sweep"]["cpus"] == 2.0  # restarted with the first call's size
