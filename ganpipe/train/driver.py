@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ganpipe.config import PipelineConfig
 from ganpipe.errors import TrainingError
@@ -146,7 +146,10 @@ def fit(
     project: Path,
     tracking: dict[str, Any] | None = None,
     callbacks: list[Any] | None = None,
+    entry: Callable[[dict[str, Any]], None] | None = None,
 ) -> FitResult:
+    """`entry`: the per-worker function, `train_loop_per_worker` unless given (benchmarks wrap it
+    to watch a run's progress from outside)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ganpipe.train.loop import train_loop_per_worker
 
@@ -159,7 +162,7 @@ def fit(
 
         datasets = {"train": parquet_dataset(data_dir)}
     trainer = _trainer_class()(
-        train_loop_per_worker,
+        entry or train_loop_per_worker,
         train_loop_config={
             "cfg": cfg.to_dict(),
             "data_dir": str(Path(data_dir).resolve()),
