@@ -30,7 +30,6 @@ so both sides compete for the CPU on equal terms.
 from __future__ import annotations
 
 import argparse
-import functools
 import os
 import statistics
 import tempfile
@@ -227,26 +226,28 @@ class Frozen:
                 continue
 
 
-def _progress_entry(config: dict, progress: str, progress_every: int) -> None:
-    """Ray Train entry point for the interleaved measurement: ganpipe's own `train_loop_per_worker`,
-    with rank 0 appending "time step" to a file about ten times a second (the driver reads it to
-    time the windows in which Ray ran)."""
-    import time as _time
+class ProgressLog:
+    """`fit(on_step=...)` for the interleaved measurement: rank 0 appends "time step" to a file
+    every `every` steps (about ten times a second); the driver reads it to time the windows in
+    which Ray ran. Pickled to the worker, so the file opens there, on first use."""
 
-    import ganpipe.train.loop as loop
+    def __init__(self, path: Path, every: int) -> None:
+        self.path, self.every, self._out = str(path), every, None
 
-    out = open(progress, "a", buffering=1)
-    real = loop.run_training
+    def __call__(self, step: int) -> None:
+        if step % self.every:
+            return
+        if self._out is None:
+            self._out = open(self.path, "a", buffering=1)
+        self._out.write(f"{time.time()} {step}\n")
 
-    def on_step(step: int) -> None:
-        if step % progress_every == 0:
-            out.write(f"{_time.time()} {step}\n")
-
-    def run_training(*args, **kwargs):
-        return real(*args, on_step=on_step if kwargs.get("rank", 0) == 0 else None, **kwargs)
-
-    loop.run_training = run_training
-    loop.train_loop_per_worker(config)
+    def records(self) -> list[tuple[float, int]]:
+        out = []
+        for line in Path(self.path).read_text().splitlines():
+            parts = line.split()
+            if len(parts) == 2:
+                out.append((float(parts[0]), int(parts[1])))
+        return out
 
 
 def interleaved(cfg, data_dir: Path, project: Path, windows: int, window_s: float, rate: float) -> tuple[list[float], list[float]]:
@@ -262,9 +263,9 @@ def interleaved(cfg, data_dir: Path, project: Path, windows: int, window_s: floa
     from ganpipe.train import driver
 
     per = cfg.train.batch_size * cfg.loss.n_critic
-    progress = project / f"progress-{cfg.train.run_name}.txt"
-    progress.write_text("")
     every = max(1, int(rate / 10))
+    progress = ProgressLog(project / f"progress-{cfg.train.run_name}.txt", every)
+    Path(progress.path).write_text("")
     warm_s = 4.0
     steps = int(rate * (warm_s + windows * (window_s + 0.3)) * 1.6) + 20  # Ray also trains while the driver reads its progress
     steps -= steps % 4
@@ -273,25 +274,16 @@ def interleaved(cfg, data_dir: Path, project: Path, windows: int, window_s: floa
     done: list = []
 
     def run_fit() -> None:
-        entry = functools.partial(_progress_entry, progress=str(progress), progress_every=every)
         try:
-            done.append(driver.fit(cfg, data_dir, project, entry=entry))
+            done.append(driver.fit(cfg, data_dir, project, on_step=progress))
         except BaseException as e:  # re-raised below
             done.append(e)
 
     fit_thread = threading.Thread(target=run_fit, daemon=True)
     fit_thread.start()
 
-    def records() -> list[tuple[float, int]]:
-        out = []
-        for line in progress.read_text().splitlines():
-            parts = line.split()
-            if len(parts) == 2:
-                out.append((float(parts[0]), int(parts[1])))
-        return out
-
     deadline = time.time() + 300
-    while not records() or records()[-1][0] - records()[0][0] < warm_s:  # Ray Train started and warmed up
+    while not (recs := progress.records()) or recs[-1][0] - recs[0][0] < warm_s:  # Ray Train started and warmed up
         if done or time.time() > deadline:
             raise RuntimeError(f"the Ray Train run did not start: {done[0] if done else 'no progress in 300 s'}")
         time.sleep(0.2)
@@ -305,17 +297,16 @@ def interleaved(cfg, data_dir: Path, project: Path, windows: int, window_s: floa
         nonlocal step
         with Frozen():
             t0, n = time.perf_counter(), 0
-            chunk = max(1, every)
             while time.perf_counter() - t0 < window_s:
-                timed_steps(recipe, batches, step, chunk, torch.device("cpu"))  # one host sync per chunk
-                step += chunk
-                n += chunk
+                timed_steps(recipe, batches, step, every, torch.device("cpu"))  # one host sync per chunk
+                step += every
+                n += every
             return n * per / (time.perf_counter() - t0)
 
     def ray_window() -> float | None:
         t0 = time.time()
         time.sleep(window_s + settle)
-        inside = [r for r in records() if t0 + settle <= r[0] <= time.time()]
+        inside = [r for r in progress.records() if t0 + settle <= r[0] <= time.time()]
         if len(inside) < 2:
             return None  # the run ended (or stalled) in this window
         (ta, sa), (tb, sb) = inside[0], inside[-1]

@@ -146,10 +146,10 @@ def fit(
     project: Path,
     tracking: dict[str, Any] | None = None,
     callbacks: list[Any] | None = None,
-    entry: Callable[[dict[str, Any]], None] | None = None,
+    on_step: Callable[[int], None] | None = None,
 ) -> FitResult:
-    """`entry`: the per-worker function, `train_loop_per_worker` unless given (benchmarks wrap it
-    to watch a run's progress from outside)."""
+    """`on_step`: called by rank 0 after every step (pickled to the worker; benchmarks use it to
+    follow a run's progress from outside)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ganpipe.train.loop import train_loop_per_worker
 
@@ -162,11 +162,12 @@ def fit(
 
         datasets = {"train": parquet_dataset(data_dir)}
     trainer = _trainer_class()(
-        entry or train_loop_per_worker,
+        train_loop_per_worker,
         train_loop_config={
             "cfg": cfg.to_dict(),
             "data_dir": str(Path(data_dir).resolve()),
             "tracking": tracking,
+            "on_step": on_step,
             "cache_dir": str((project / ".ganpipe" / "cache").resolve()),
             "placement_dir": None if "://" in storage else str(Path(storage) / cfg.run_name / "placement"),
             "run_dir": None if "://" in storage else str(Path(storage) / cfg.run_name),  # resume from the newest verified checkpoint

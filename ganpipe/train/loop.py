@@ -298,7 +298,7 @@ class RayReporter:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Ray Train entry point: config = {cfg, data_dir, tracking}."""
+    """Ray Train entry point: config = {cfg, data_dir, tracking, on_step, ...} (see `driver.fit`)."""
     import ray.train
     import ray.train.torch
 
@@ -315,7 +315,8 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     evaluator = make_evaluator(cfg, config["data_dir"], config.get("cache_dir")) if cfg.eval.every else None
     reporter = RayReporter(config.get("run_dir"))
     stream = ray.train.get_dataset_shard("train") if cfg.train.loader == "stream" else None
-    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=reporter, sink=sink, evaluator=evaluator, stream=stream)
+    on_step = config.get("on_step") if rank == 0 else None
+    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=reporter, sink=sink, evaluator=evaluator, stream=stream, on_step=on_step)
 
 
 def _record_placement(folder: str | None, rank: int, world: int, device: torch.device) -> None:
