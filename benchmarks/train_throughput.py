@@ -6,7 +6,10 @@ Target: ratio >= 0.95 (issue bar).
                                           [--threads N] [--separate] [--scaling]
 
 The plain loop is what a user would write around the family's own update: build the recipe,
-draw random batches from the in-memory split, call `train_step` in a `for` loop; nothing else.
+draw random batches from the in-memory split, call `train_step` in a `for` loop; nothing else
+but the process's allocator settings (`ganpipe.train.host`), which ganpipe's loop applies
+first and which the plain loop gets too, so that the ratio prices orchestration alone
+(`benchmarks/allocator.py` prices the settings).
 The Ray side is ganpipe's own `train_loop_per_worker` under a TorchTrainer, as `ganpipe train`
 runs it.
 
@@ -371,6 +374,9 @@ def main() -> None:
     threads = args.threads or os.cpu_count() or 2
     torch.set_num_threads(threads)
     from ganpipe.train.driver import ensure_ray
+    from ganpipe.train.host import tune_allocator
+
+    tune_allocator()  # the plain loop gets the process settings that ganpipe's loop applies
 
     ensure_ray(num_cpus=max(threads, os.cpu_count() or 2), log_to_driver=False)
     rows, separate_rows = [], []

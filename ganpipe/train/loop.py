@@ -24,6 +24,7 @@ from ganpipe.gans import FAMILIES, DataInfo
 from ganpipe.gans.base import Batch, GradSync, Recipe
 from ganpipe.train.checkpoint import load_state, save_checkpoint
 from ganpipe.train.health import HealthMonitor
+from ganpipe.train.host import tune_allocator
 
 
 class Reporter(Protocol):
@@ -155,6 +156,7 @@ def run_training(
     it out); an in-process run with that loader streams the shards itself."""
     device = device or torch.device("cpu")
     t_begin = time.perf_counter()
+    tune_allocator()  # before the first step's buffers are allocated
     t = cfg.train
     seed_everything(t.seed)  # identical initial weights on every rank
     recipe = build_recipe(cfg, data_dir, device)
