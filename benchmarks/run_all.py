@@ -30,6 +30,7 @@ RESULT_PREFIX = "RESULT "
 
 SUITE = [
     ("training throughput (Ray Train vs plain PyTorch)", ["train_throughput.py", "--scaling"], ["train_throughput.py", "--families", "dcgan,toy,cyclegan", "--windows", "4", "--window-s", "2"]),
+    ("allocator settings (page faults, images/s)", ["allocator.py"], ["allocator.py", "--families", "dcgan,biggan", "--windows", "6"]),
     ("data path", ["data_path.py"], ["data_path.py", "--quick"]),
     ("pipeline overhead", ["pipeline_overhead.py"], ["pipeline_overhead.py", "--modes", "temporary"]),
     ("speed flags (amp, channels_last, compile)", ["speed_flags.py"], ["speed_flags.py", "--quick"]),
