@@ -3,7 +3,7 @@ loop with the same model, batch and data, per family, in one process on one mach
 Target: ratio >= 0.95 (issue bar).
 
     python benchmarks/train_throughput.py [--families dcgan,biggan] [--windows 8] [--window-s 3]
-                                          [--threads N] [--separate] [--scaling]
+                                          [--threads N] [--attribute] [--separate] [--scaling]
 
 The plain loop is what a user would write around the family's own update: build the recipe,
 draw random batches from the in-memory split, call `train_step` in a `for` loop; nothing else
@@ -33,6 +33,7 @@ so both sides compete for the CPU on equal terms.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import statistics
 import tempfile
@@ -201,7 +202,12 @@ class Frozen:
     GCS, raylet, agents, Train's actors and worker) for the block, SIGCONT after, whatever happens.
 
     With Ray frozen, none of its processes can wake up, so a plain loop timed inside the block runs
-    on a machine with no trace of Ray on it; Ray's own timers just fire late when it resumes."""
+    on a machine with no trace of Ray on it; Ray's own timers just fire late when it resumes.
+    `keep(cmdline)`: processes left running (the Train worker, to time it with the rest of Ray
+    stopped)."""
+
+    def __init__(self, keep: Callable[[str], bool] | None = None) -> None:
+        self.keep = keep
 
     def __enter__(self) -> "Frozen":
         import signal
@@ -211,6 +217,8 @@ class Frozen:
         self.stopped = []
         for p in psutil.Process().children(recursive=True):  # parents first: a stopped raylet starts no new worker
             try:
+                if self.keep is not None and self.keep(" ".join(p.cmdline())):
+                    continue
                 p.send_signal(signal.SIGSTOP)
                 self.stopped.append(p)
             except psutil.Error:
@@ -227,6 +235,10 @@ class Frozen:
                 p.send_signal(signal.SIGCONT)
             except psutil.Error:
                 continue
+
+
+def is_train_worker(cmdline: str) -> bool:
+    return "RayTrainWorker" in cmdline
 
 
 class ProgressLog:
@@ -253,14 +265,19 @@ class ProgressLog:
         return out
 
 
-def interleaved(cfg, data_dir: Path, project: Path, windows: int, window_s: float, rate: float) -> tuple[list[float], list[float]]:
+def interleaved(cfg, data_dir: Path, project: Path, windows: int, window_s: float, rate: float, attribute: bool = False) -> dict[str, list[float]]:
     """Images/s of the Ray Train loop and of the plain loop in alternating windows of `window_s`
     seconds within one span of time (R P, P R, R P, ...): while one side trains the other does not
     run at all (the plain loop waits; Ray is frozen), so the host's drift, which moves rates by
     20-30% between runs minutes apart, is the same for both sides of each pair.
 
+    `attribute`: a third window per round, the same Ray Train worker with every other process of
+    Ray stopped (GCS, raylet, agents, monitors, Train's controller and other actors; the driver
+    waits). Its rate against the plain loop is what the worker process itself costs; the rest of
+    the gap is Ray's other processes. Rounds rotate the order of the windows.
+
     `rate`: the plain loop's steps/s (from the probe), to size the Ray run so that it lasts
-    through the windows. Returns (Ray rates, plain rates), one per window, in pair order."""
+    through the windows. Returns rates per window kind ("ray", "plain", "alone"), in round order."""
     import threading
 
     from ganpipe.train import driver
@@ -270,7 +287,9 @@ def interleaved(cfg, data_dir: Path, project: Path, windows: int, window_s: floa
     progress = ProgressLog(project / f"progress-{cfg.train.run_name}.txt", every)
     Path(progress.path).write_text("")
     warm_s = 4.0
-    steps = int(rate * (warm_s + windows * (window_s + 0.3)) * 1.6) + 20  # Ray also trains while the driver reads its progress
+    kinds = ["ray", "plain", "alone"] if attribute else ["ray", "plain"]
+    ray_kinds = len(kinds) - 1
+    steps = int(rate * (warm_s + windows * ray_kinds * (window_s + 0.3)) * 1.6) + 20  # Ray also trains while the driver reads its progress
     steps -= steps % 4
     cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"steps": steps, "log_every": steps, "checkpoint_every": steps, "sample_every": steps})})
     recipe, batches = bare_recipe(cfg, data_dir, torch.device("cpu"))
@@ -306,29 +325,30 @@ def interleaved(cfg, data_dir: Path, project: Path, windows: int, window_s: floa
                 n += every
             return n * per / (time.perf_counter() - t0)
 
-    def ray_window() -> float | None:
-        t0 = time.time()
-        time.sleep(window_s + settle)
-        inside = [r for r in progress.records() if t0 + settle <= r[0] <= time.time()]
+    def ray_window(alone: bool = False) -> float | None:
+        with Frozen(keep=is_train_worker) if alone else contextlib.nullcontext():
+            t0 = time.time()
+            time.sleep(window_s + settle)
+            t1 = time.time()
+        inside = [r for r in progress.records() if t0 + settle <= r[0] <= t1]
         if len(inside) < 2:
             return None  # the run ended (or stalled) in this window
         (ta, sa), (tb, sb) = inside[0], inside[-1]
         return (sb - sa) * per / (tb - ta)
 
-    ray_rates, plain_rates = [], []
+    measure = {"ray": ray_window, "plain": plain_window, "alone": lambda: ray_window(alone=True)}
+    rates: dict[str, list[float]] = {k: [] for k in kinds}
     for i in range(windows):
-        if i % 2 == 0:
-            r, p = ray_window(), plain_window()
-        else:
-            p, r = plain_window(), ray_window()
-        if r is None:
+        order = kinds[i % len(kinds):] + kinds[: i % len(kinds)]
+        got = {k: measure[k]() for k in (order if i % 2 == 0 else order[::-1])}
+        if any(v is None for v in got.values()):
             break
-        ray_rates.append(r)
-        plain_rates.append(p)
+        for k, v in got.items():
+            rates[k].append(v)
     fit_thread.join()
     if isinstance(done[0], BaseException):
         raise done[0]
-    return ray_rates, plain_rates
+    return rates
 
 
 def scaling(work: Path, threads: int, scale: float) -> None:
@@ -364,6 +384,7 @@ def main() -> None:
     ap.add_argument("--families", default=",".join(FAMILIES))
     ap.add_argument("--windows", type=int, default=8, help="interleaved Ray/plain window pairs per family (the headline ratio)")
     ap.add_argument("--window-s", type=float, default=3.0, help="seconds per window")
+    ap.add_argument("--attribute", action="store_true", help="a third window per round: the Train worker with the rest of Ray stopped (where the gap comes from)")
     ap.add_argument("--separate", action="store_true", help="also run each side as a whole separate run (start-up included, CPU shares)")
     ap.add_argument("--scale", type=float, default=1.0, help="--separate: multiply every family's step count")
     ap.add_argument("--pairs", type=int, default=3, help="--separate: plain/Ray run pairs per family (alternating order); ratios are medians over pairs")
@@ -388,18 +409,23 @@ def main() -> None:
             base = ["train.num_workers=1", f"train.cpus_per_worker={threads}", "eval.every=0"]
             cfg, data = prepared(FAMILIES[fam], work, [*base, f"train.run_name=bench-{fam}-interleaved"])
             rate = probe_rate(cfg, data)
-            ray_rates, plain_rates = interleaved(cfg, data, work, args.windows, args.window_s, rate)
-            ratios = [r / p for r, p in zip(ray_rates, plain_rates)]
+            rates = interleaved(cfg, data, work, args.windows, args.window_s, rate, attribute=args.attribute)
+            ratios = [r / p for r, p in zip(rates["ray"], rates["plain"])]
             q = statistics.quantiles(ratios, n=4) if len(ratios) >= 2 else [ratios[0]] * 3
-            rows.append((fam, cfg.train.batch_size, statistics.median(plain_rates), statistics.median(ray_rates), statistics.median(ratios), q[0], q[2], len(ratios)))
-            print(f"{fam}: windows Ray {[round(r) for r in ray_rates]} plain {[round(p) for p in plain_rates]} ratios {[round(r, 2) for r in ratios]}", flush=True)
+            alone = [a / p for a, p in zip(rates.get("alone", []), rates["plain"])]
+            rows.append((fam, cfg.train.batch_size, statistics.median(rates["plain"]), statistics.median(rates["ray"]), statistics.median(ratios), q[0], q[2], len(ratios),
+                         statistics.median(alone) if alone else None))
+            print(f"{fam}: windows " + " ".join(f"{k} {[round(r) for r in v]}" for k, v in rates.items()) + f" ratios {[round(r, 2) for r in ratios]}", flush=True)
             if args.separate:
                 separate_rows.append(separate(fam, cfg, data, work, threads, args.scale, args.pairs))
     t = Table(title=f"Training throughput, Ray Train (1 worker) vs plain loop, interleaved {args.window_s:g}-s windows, {threads} CPU threads, {time.strftime('%Y-%m-%d')}")
-    for c in ("family", "batch", "plain img/s", "Ray Train img/s", "ratio (median of pairs)", "pair ratios, quartiles", "pairs"):
+    cols = ["family", "batch", "plain img/s", "Ray Train img/s", "ratio (median of pairs)", "pair ratios, quartiles", "pairs"]
+    if args.attribute:
+        cols.append("Train worker alone / plain (rest of Ray stopped)")
+    for c in cols:
         t.add_column(c, justify="right")
-    for fam, bs, plain, rip, ratio, q1, q3, n in rows:
-        t.add_row(fam, str(bs), f"{plain:.0f}", f"{rip:.0f}", f"{ratio:.3f}", f"{q1:.2f}-{q3:.2f}", str(n))
+    for fam, bs, plain, rip, ratio, q1, q3, n, alone in rows:
+        t.add_row(fam, str(bs), f"{plain:.0f}", f"{rip:.0f}", f"{ratio:.3f}", f"{q1:.2f}-{q3:.2f}", str(n), *([f"{alone:.3f}"] if args.attribute else []))
     Console(width=180).print(t)
     if separate_rows:
         separate_table(separate_rows, threads, args.pairs)
@@ -411,6 +437,7 @@ def main() -> None:
         min(ratios.values()) >= 0.95,
         ratios=ratios,
         quartiles={r[0]: [r[5], r[6]] for r in rows},
+        **({"worker_alone": {r[0]: r[8] for r in rows}} if args.attribute else {}),
         **({"separate_runs": {r[0]: {"steady": r[5], "whole": r[6], "cpu_share": r[10]} for r in separate_rows}} if separate_rows else {}),
     )
 
