@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from ganpipe.config import PipelineConfig
 from ganpipe.errors import TrainingError
+from ganpipe.train import host
 
 
 @dataclass
@@ -168,6 +169,7 @@ def fit(
             "data_dir": str(Path(data_dir).resolve()),
             "tracking": tracking,
             "on_step": on_step,
+            "malloc_tuning": host.wanted(),
             "cache_dir": str((project / ".ganpipe" / "cache").resolve()),
             "placement_dir": None if "://" in storage else str(Path(storage) / cfg.run_name / "placement"),
             "run_dir": None if "://" in storage else str(Path(storage) / cfg.run_name),  # resume from the newest verified checkpoint

@@ -35,15 +35,22 @@ TOP_PAD = 64 * 2**20
 _applied: bool | None = None
 
 
-def tune_allocator() -> bool:
+def wanted() -> bool:
+    """This process's choice (GANPIPE_MALLOC_TUNING), which the driver hands to its workers."""
+    return os.environ.get(ENV, "1") != "0"
+
+
+def tune_allocator(enabled: bool | None = None) -> bool:
     """Apply the settings once per process; True when they are in effect (glibc, not opted out).
 
-    Safe to call from any thread and more than once: the settings are process-wide."""
+    `enabled`: the driver's choice on a cluster, whose workers do not see its environment
+    (None: this process's own). Safe to call from any thread and more than once: the settings
+    are process-wide and the first call decides."""
     global _applied
     if _applied is not None:
         return _applied
     _applied = False
-    if os.environ.get(ENV, "1") == "0":
+    if not (wanted() if enabled is None else enabled):
         return False
     libc = _glibc()
     if libc is None:

@@ -305,6 +305,7 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train.torch
 
     cfg = build_config(config["cfg"])
+    tune_allocator(config.get("malloc_tuning"))  # the driver's choice: a cluster's workers do not see its environment
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()

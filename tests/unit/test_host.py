@@ -59,3 +59,11 @@ def test_settings_apply_once_per_process(monkeypatch):
     assert host.tune_allocator() is False
     monkeypatch.setenv(host.ENV, "1")
     assert host.tune_allocator() is False  # decided once: the first call wins
+
+
+def test_driver_choice_overrides_the_worker_environment(monkeypatch):
+    """On a cluster the worker's environment is not the driver's: the driver's choice wins."""
+    monkeypatch.setattr(host, "_applied", None)
+    monkeypatch.setenv(host.ENV, "1")
+    assert host.wanted()
+    assert host.tune_allocator(enabled=False) is False
