@@ -14,6 +14,17 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 
+# One config per family, the families' own defaults (the benchmarks that compare per family).
+FAMILIES = {
+    "dcgan": "configs/dcgan-digits.yaml",
+    "cgan": "configs/cgan-digits.yaml",
+    "biggan": "configs/biggan-digits.yaml",
+    "toy": "configs/toy-ring8.yaml",
+    "pix2pix": "configs/pix2pix-colorize.yaml",
+    "cyclegan": "configs/cyclegan-textures.yaml",
+}
+
+
 def prepared(config: str | Path, work: Path, overrides: list[str] | None = None):
     """(resolved config, prepared data folder) for `config`, with its raw data materialised
     under `work` (DVC off: benchmarks must not touch the project's data repo)."""

@@ -25,16 +25,8 @@ import threading
 import time
 from pathlib import Path
 
-from _common import REPO, bare_recipe, prepared, result_line, timed_steps
+from _common import FAMILIES, REPO, bare_recipe, prepared, result_line, timed_steps
 
-FAMILIES = {
-    "dcgan": "configs/dcgan-digits.yaml",
-    "cgan": "configs/cgan-digits.yaml",
-    "biggan": "configs/biggan-digits.yaml",
-    "toy": "configs/toy-ring8.yaml",
-    "pix2pix": "configs/pix2pix-colorize.yaml",
-    "cyclegan": "configs/cyclegan-textures.yaml",
-}
 VARIANTS = {"glibc defaults": "0", "ganpipe settings": "1"}
 
 

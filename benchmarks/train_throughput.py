@@ -46,16 +46,8 @@ import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from _common import bare_recipe, prepared, result_line, timed_steps
+from _common import FAMILIES, bare_recipe, prepared, result_line, timed_steps
 
-FAMILIES = {
-    "dcgan": "configs/dcgan-digits.yaml",
-    "cgan": "configs/cgan-digits.yaml",
-    "biggan": "configs/biggan-digits.yaml",
-    "toy": "configs/toy-ring8.yaml",
-    "pix2pix": "configs/pix2pix-colorize.yaml",
-    "cyclegan": "configs/cyclegan-textures.yaml",
-}
 SECONDS_PER_RUN = 20.0  # each side trains this long (at --scale 1), so start-up costs are not what is measured
 
 
