@@ -83,7 +83,8 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True, state_ap
 
 
 def _trainer_class() -> Any:
-    """TorchTrainer; on a private local instance without the State API, one without Ray Train's
+    """TorchTrainer; on a private local instance without the State API, `lean.LeanTorchTrainer`,
+    which starts none of Ray Train's actors that a one-machine run has no use for, and not its
     placement-group cleaner, which could not tell whether a controller lives: it polled the
     absent State API and logged a warning every second of the run. Such an instance ends with
     this process and takes its placement groups with it, so there is nothing to clean."""
@@ -92,15 +93,10 @@ def _trainer_class() -> Any:
     if _LOCAL_ARGS is None or LOCAL_DASHBOARD is not None:
         return TorchTrainer
     try:
-        from ray.train.v2._internal.callbacks.placement_group_callback import PlacementGroupCleanerCallback
-    except ImportError:  # another Ray version: keep its defaults
+        from ganpipe.train.lean import LeanTorchTrainer
+    except ImportError:  # another Ray version moved Train's internals: keep its defaults
         return TorchTrainer
-
-    class LocalTorchTrainer(TorchTrainer):
-        def _create_default_callbacks(self) -> list[Any]:
-            return [c for c in super()._create_default_callbacks() if not isinstance(c, PlacementGroupCleanerCallback)]
-
-    return LocalTorchTrainer
+    return LeanTorchTrainer
 
 
 def _free_port() -> int:

@@ -1,4 +1,5 @@
-"""ganpipe's private local Ray: lean for training, with the State API once a sweep asks.
+"""ganpipe's private local Ray: lean for training (no dashboard, no actors a one-machine run
+has no use for), with the State API once a sweep asks.
 
 Runs in a child process so that it starts its own instances beside the test session's.
 """
@@ -39,6 +40,30 @@ SCRIPT = textwrap.dedent(
     out["lean"] = {"dashboard": d.LOCAL_DASHBOARD, "state_api": state_api(None),
                    "env": {k: os.environ.get(k) for k in d.LEAN_LOCAL_ENV}}
     out["lean_callbacks"] = callbacks()
+
+    # Which of Ray's actor processes run while a lean run's training function runs.
+    import tempfile
+    from ray.train import RunConfig
+
+    def actors(config):
+        import psutil, ray.train
+        names = set()
+        driver = psutil.Process().parent().parent()  # worker <- raylet <- this script (which started the instance)
+        for p in driver.children(recursive=True):  # this instance only, not the test session's
+            try:
+                first = (p.cmdline() or [""])[0]
+            except psutil.Error:
+                continue
+            if first.startswith("ray::"):
+                names.add(first.split()[0].split(".")[0])
+        ray.train.report({"n": 1.0})
+        with open(config["out"], "w") as f:
+            json.dump(sorted(names), f)
+
+    seen = os.path.join(tempfile.mkdtemp(), "actors.json")
+    d._trainer_class()(actors, train_loop_config={"out": seen}, scaling_config=ScalingConfig(num_workers=1),
+                       run_config=RunConfig(name="lean-actors", storage_path=tempfile.mkdtemp())).fit()
+    out["lean_actors"] = json.load(open(seen))
     d.ensure_ray(state_api=True)
     out["sweep"] = {"dashboard": d.LOCAL_DASHBOARD, "state_api": state_api(d.LOCAL_DASHBOARD),
                     "cpus": ray.cluster_resources().get("CPU")}
@@ -61,7 +86,13 @@ def test_training_starts_lean_and_a_sweep_restarts_it_with_the_state_api():
     assert not plain_class and "PlacementGroupCleanerCallback" not in lean_cbs and "BackendSetupCallback" in lean_cbs
     plain_class, sweep_cbs = out["sweep_callbacks"]
     assert plain_class and "PlacementGroupCleanerCallback" in sweep_cbs
-    assert set(sweep_cbs) - set(lean_cbs) == {"PlacementGroupCleanerCallback"}
+    # No Ray Datasets in the run: no dataset manager either.
+    assert set(sweep_cbs) - set(lean_cbs) == {"PlacementGroupCleanerCallback", "DatasetsCallback"}
+    # A lean run starts Train's controller, its synchronization actor and the worker, and neither
+    # the dataset manager nor Ray Data's autoscaling coordinator (each wakes 100 times a second).
+    actors = set(out["lean_actors"])
+    assert {"ray::TrainController", "ray::SynchronizationActor", "ray::RayTrainWorker"} <= actors, actors
+    assert not {a for a in actors if "DatasetManager" in a or "AutoscalingCoordinator" in a}, actors
     assert out["sweep"]["dashboard"].startswith("http://127.0.0.1:")
     assert out["sweep"]["state_api"] is True
     assert out["sweep"]["cpus"] == 2.0  # restarted with the first call's size
