@@ -6,8 +6,9 @@ Why: every Ray actor process wakes up 100 times a second even when idle (the cor
 wake-up that lands on one training thread also stalls the others at their next OpenMP barrier.
 Ray Train starts four such actors per run. Two of them serve nothing here: the dataset manager
 (created even when the run has no Ray Datasets) and Ray Data's autoscaling coordinator (which
-tells a cluster autoscaler what Train needs; a private instance has none). Stopping just those
-two for a window took DCGAN on 2 threads on 2 cores from 0.938 to 0.969 of the plain loop's
+tells a cluster autoscaler what Train needs; a private instance has none), unless the run
+streams through Ray Data (`train.loader: stream`), which uses both. Stopping just those two for
+a window took DCGAN on 2 threads on 2 cores from 0.938 to 0.969 of the plain loop's
 images/s (50 interleaved windows). The placement-group cleaner is left out for another reason:
 it needs the State API, which a lean instance does not run (see `driver.ensure_ray`).
 
@@ -43,14 +44,16 @@ class LocalScalingPolicy(FixedScalingPolicy):
 
 
 class LeanTorchTrainer(TorchTrainer):
-    """TorchTrainer without the placement-group cleaner, without the dataset manager when the run
-    has no Ray Datasets (`train.loader: memory`), and with `LocalScalingPolicy`."""
+    """TorchTrainer without the placement-group cleaner and, when the run has no Ray Datasets
+    (`train.loader: memory`), without the dataset manager and with `LocalScalingPolicy`."""
 
     def _create_default_callbacks(self) -> list[Any]:
         skip: tuple[type, ...] = (PlacementGroupCleanerCallback,) if self.datasets else (PlacementGroupCleanerCallback, DatasetsCallback)
         return [c for c in super()._create_default_callbacks() if not isinstance(c, skip)]
 
     def _initialize_and_run_controller(self, **kwargs: Any) -> Any:
-        if type(kwargs.get("scaling_policy")) is FixedScalingPolicy:  # elastic runs keep theirs
+        # Elastic runs keep their policy, and so do runs with Ray Datasets: Ray Data sizes its
+        # share of the instance from what the coordinator says Train has reserved.
+        if not self.datasets and type(kwargs.get("scaling_policy")) is FixedScalingPolicy:
             kwargs["scaling_policy"] = LocalScalingPolicy(self.scaling_config)
         return super()._initialize_and_run_controller(**kwargs)
