@@ -1,7 +1,7 @@
 """Evaluation speed on 10k samples: ganpipe's classifier-feature metric path against torchmetrics
 used directly with the same feature extractor, in one process. Target: ratio <= 1.10.
 
-    python benchmarks/eval_speed.py [--n 10000] [--repeats 3] [--classifier-steps 200]
+    python benchmarks/eval_speed.py [--quick] [--n 10000] [--repeats 3] [--classifier-steps 200]
 
 Both sides start from images. ganpipe's paths are the ones its metrics take, floors left out:
 FD as `fcd` (EvalContext.classifier_features, then metrics.fd) and KID as `kid_classifier`
@@ -89,10 +89,13 @@ def torchmetrics_run(metric: object, real: torch.Tensor, fake: torch.Tensor) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--n", type=int, default=10_000, help="samples per set")
-    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="2,000 samples per set, best of 2 (about a minute)")
+    ap.add_argument("--n", type=int, default=None, help="samples per set (default 10,000; quick 2,000)")
+    ap.add_argument("--repeats", type=int, default=None, help="default 3; quick 2")
     ap.add_argument("--classifier-steps", type=int, default=200)
     args = ap.parse_args()
+    args.n = args.n or (2_000 if args.quick else 10_000)
+    args.repeats = args.repeats or (2 if args.quick else 3)
     from torchmetrics.image.fid import FrechetInceptionDistance
     from torchmetrics.image.kid import KernelInceptionDistance
 
