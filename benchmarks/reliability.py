@@ -19,6 +19,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
+from _common import result_line
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -155,6 +157,10 @@ def main() -> None:
     for r in rows:
         t.add_row(*map(str, r))
     Console().print(t)
+    recovered = sum(r[2] for r in rows)
+    tried = sum(r[1] for r in rows)
+    result_line("reliability", f"{recovered}/{tried} drill runs recovered across {len(rows)} kinds of fault", "every drill handled", recovered == tried,
+                drills={r[0]: [r[2], r[1]] for r in rows})
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ SUITE = [
     ("training throughput (Ray Train vs plain PyTorch)", ["train_throughput.py", "--scaling"], ["train_throughput.py", "--families", "dcgan,toy,cyclegan", "--windows", "4", "--window-s", "2"]),
     ("allocator settings (page faults, images/s)", ["allocator.py"], ["allocator.py", "--families", "dcgan,biggan", "--windows", "6"]),
     ("data path", ["data_path.py"], ["data_path.py", "--quick"]),
-    ("pipeline overhead", ["pipeline_overhead.py"], ["pipeline_overhead.py", "--modes", "temporary"]),
+    ("pipeline overhead", ["pipeline_overhead.py"], ["pipeline_overhead.py", "--modes", "local"]),
     ("speed flags (amp, channels_last, compile)", ["speed_flags.py"], ["speed_flags.py", "--quick"]),
     ("GPU speed and MFU", ["gpu.py", "--skip-without-cuda"], ["gpu.py", "--skip-without-cuda", "--steps", "20"]),
     ("evaluation speed", ["eval_speed.py"], ["eval_speed.py", "--quick"]),
