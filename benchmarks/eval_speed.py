@@ -29,6 +29,7 @@ from rich.table import Table
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _common import result_line  # noqa: E402
 from ganpipe.data.loading import load_tensors  # noqa: E402
 from ganpipe.evaluate import metrics_suite as suite  # noqa: E402
 from ganpipe.evaluate import stats  # noqa: E402
@@ -155,6 +156,8 @@ def main() -> None:
     console.print(t)
     console.print(f"classifier test accuracy {acc:.3f}; FD ganpipe {check_fd[0]:.4f} vs torchmetrics {check_fd[1]:.4f}")
     console.print(f"worst ratio {worst:.2f} (target <= {TARGET:.2f}): {'met' if worst <= TARGET else 'NOT met'}")
+    result_line("eval_speed", f"{args.n:,} samples: worst ganpipe/torchmetrics time ratio {worst:.2f} (FD and KID from images, feature extraction)",
+                f"<= {TARGET:.2f}", worst <= TARGET, value=round(worst, 3))
 
 
 if __name__ == "__main__":

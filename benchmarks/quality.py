@@ -125,7 +125,7 @@ def main() -> None:
             fig_before, _ = check(row["untrained"])
             fig, met = check(row["metrics"])
             if args.quick:  # a tenth of the steps: the targets are for full-length runs
-                target, met = f"{target} (full length only)", None
+                target, met = (target if met is None else f"{target} (full length only)"), None
             row.update(name=name, target=target, figure=fig, untrained_figure=fig_before, met=met, seed=row["seed"])
             rows.append(row)
             print(json.dumps({k: row[k] for k in ("name", "loss", "seed", "steps", "wall_s", "figure", "untrained_figure", "met")}), flush=True)
