@@ -12,8 +12,10 @@ import pytest
 from ganpipe.train import host
 
 # A small conv net trained in a non-main thread; prints the thread's minor page faults over 30
-# steps after 10 warm-up steps. The settings are process-wide and cannot be undone, hence one
-# fresh process per variant.
+# steps after 40 warm-up steps. The warm-up is long enough that the heap has reached its size
+# (first touches of fresh heap pages are a one-off, not what the settings are about: after 10
+# warm-up steps one window held ~1,500 of them, and the next windows 0-1). The settings are
+# process-wide and cannot be undone, hence one fresh process per variant.
 PROBE = r"""
 import resource, threading, torch
 from torch import nn
@@ -29,7 +31,7 @@ def work():
     x = torch.randn(64, 1, 16, 16)
     def step():
         loss = net(x).square().mean(); opt.zero_grad(); loss.backward(); opt.step()
-    for _ in range(10): step()
+    for _ in range(40): step()
     before = resource.getrusage(resource.RUSAGE_THREAD).ru_minflt
     for _ in range(30): step()
     out.append(resource.getrusage(resource.RUSAGE_THREAD).ru_minflt - before)
