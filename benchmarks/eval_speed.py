@@ -16,7 +16,6 @@ background load hits both alike; the classifier's training is not timed.
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 import warnings
@@ -27,9 +26,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from _common import result_line  # noqa: E402
+from _common import result_line  # noqa: E402  (also puts the repo on sys.path)
 from ganpipe.data.loading import load_tensors  # noqa: E402
 from ganpipe.evaluate import metrics_suite as suite  # noqa: E402
 from ganpipe.evaluate import stats  # noqa: E402

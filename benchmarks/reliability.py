@@ -19,10 +19,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from _common import result_line
-
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+from _common import REPO, result_line  # also puts the repo on sys.path
 
 TINY = ["train.log_every=50", "model.params.g_width=8", "model.params.d_width=8", "eval.num_samples=100"]
 

@@ -37,10 +37,7 @@ class LocalScalingPolicy(FixedScalingPolicy):
         pass  # the base class creates the coordinator client and sends the first request here
 
     def _maybe_send_resource_request(self) -> None:
-        pass
-
-    def _send_resource_request(self) -> None:
-        pass
+        pass  # called by every scaling decision; the base class needs the client made above
 
 
 class LeanTorchTrainer(TorchTrainer):
