@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--samples", type=int, default=6)
     args = ap.parse_args()
 
-    from ganpipe import pipeline as stages
+    from ganpipe import stages
     from ganpipe.config import load_config
     from ganpipe.train.driver import ensure_ray
     from ganpipe.tune.runner import run_sweep

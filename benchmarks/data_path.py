@@ -43,7 +43,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ganpipe.config import load_config  # noqa: E402
-from ganpipe.data.loading import images_to_tensor, load_manifest, load_tensors, table_to_tensors  # noqa: E402
+from ganpipe.data.loading import images_to_tensor, load_manifest, load_tensors  # noqa: E402
 from ganpipe.train.loop import Batcher, build_recipe  # noqa: E402
 
 TARGET = 5.0

@@ -227,7 +227,7 @@ def main() -> None:
         for name, v in stage_rows(s1, w1):
             t.add_row("      " + name, f"{v:.1f}", f"{100 * v / w1:.0f}%")
         style = "green" if ratio < TARGET else "red"
-        t.add_row(f"  [bold]second run, unchanged inputs (all stages cached), wall[/]", f"{w2:.1f}", f"[{style}]{100 * ratio:.0f}%[/]")
+        t.add_row("  [bold]second run, unchanged inputs (all stages cached), wall[/]", f"{w2:.1f}", f"[{style}]{100 * ratio:.0f}%[/]")
         for name, v in stage_rows(s2, w2):
             t.add_row("      " + name, f"{v:.1f}", f"{100 * v / w1:.0f}%")
     console = Console(width=None if sys.stdout.isatty() else 150)

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ganpipe import pipeline as stages
+from ganpipe import stages
 from ganpipe.config import deep_merge, load_config, parse_overrides
 from ganpipe.errors import GanpipeError
 from ganpipe.tune.runner import SweepResult, run_sweep

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from ganpipe.registry import Registry
+from ganpipe.catalog import Catalog
 
 DLoss = Callable[[Tensor, Tensor], Tensor]
 GLoss = Callable[[Tensor], Tensor]
@@ -37,7 +37,7 @@ class AdversarialLoss:
     summary: str = ""  # one line for `ganpipe models`
 
 
-LOSSES: Registry[AdversarialLoss] = Registry("loss")
+LOSSES: Catalog[AdversarialLoss] = Catalog("loss")
 
 
 def _mean(x: Tensor) -> Tensor:

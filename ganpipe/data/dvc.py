@@ -104,7 +104,7 @@ def init_project(project: Path) -> Path:
 
 def raw_dep(source: str, raw_root: str) -> str:
     """The stage's dependency: the raw folder of a built-in set, the user's path, or the code."""
-    from ganpipe.data.sources import SOURCES, resolve
+    from ganpipe.data.sources import resolve
 
     src, path = resolve(source)
     if path is not None:

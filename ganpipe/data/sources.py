@@ -17,7 +17,7 @@ from PIL import Image
 
 from ganpipe.data.images import IMAGE_EXTS, list_images, load_images, native_channels
 from ganpipe.errors import DataError
-from ganpipe.registry import Registry
+from ganpipe.catalog import Catalog
 
 
 @dataclass
@@ -43,8 +43,8 @@ class Source:
     default_size: int = 16
 
 
-SOURCES: Registry[Source] = Registry("data source")
-IMPORTERS: Registry[Source] = Registry("data importer")  # used as "<name>:PATH"
+SOURCES: Catalog[Source] = Catalog("data source")
+IMPORTERS: Catalog[Source] = Catalog("data importer")  # used as "<name>:PATH"
 
 
 def dataset_key(source: str) -> str:

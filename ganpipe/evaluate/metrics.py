@@ -15,7 +15,7 @@ from ganpipe.data.loading import load_manifest, load_tensors
 from ganpipe.errors import ConfigError
 from ganpipe.evaluate import stats
 from ganpipe.gans.base import Sampler
-from ganpipe.registry import Registry
+from ganpipe.catalog import Catalog
 
 
 @dataclass
@@ -68,7 +68,7 @@ class EvalContext:
 
 
 MetricFn = Callable[[EvalContext], MetricResult]
-METRICS: Registry[MetricFn] = Registry("metric")
+METRICS: Catalog[MetricFn] = Catalog("metric")
 
 
 @METRICS.register("fcd")

@@ -17,7 +17,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 from torch import Tensor, nn
 
-from ganpipe.registry import Registry
+from ganpipe.catalog import Catalog
 
 log = logging.getLogger("ganpipe")
 
@@ -246,8 +246,8 @@ def has_spectral_norm(module: nn.Module) -> bool:
     return False
 
 
-FAMILIES: Registry[type[Recipe]] = Registry("model family")
-SAMPLERS: Registry[type[Sampler]] = Registry("sampler")
+FAMILIES: Catalog[type[Recipe]] = Catalog("model family")
+SAMPLERS: Catalog[type[Sampler]] = Catalog("sampler")
 
 
 def sampler_from_export(spec: dict[str, Any], state: dict[str, Tensor], device: str = "cpu") -> Sampler:

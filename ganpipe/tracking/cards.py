@@ -22,7 +22,7 @@ from PIL import Image
 
 from ganpipe.errors import GanpipeError
 from ganpipe.evaluate import latent, plots
-from ganpipe.registry import Registry
+from ganpipe.catalog import Catalog
 from ganpipe.tracking.runs import client
 from ganpipe.viz import image_grid
 
@@ -42,7 +42,7 @@ CONFIG_KEYS = (
 
 Artifacts = dict[str, Any]  # artifact path -> matplotlib Figure | HxW(xC) uint8 array | dict (JSON)
 FigureFn = Callable[[Any, Any, plots.History], Artifacts]
-FIGURES: Registry[FigureFn] = Registry("evaluation figure")
+FIGURES: Catalog[FigureFn] = Catalog("evaluation figure")
 
 
 # ------------------------------------------------------------------------------- figures

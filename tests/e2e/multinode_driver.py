@@ -25,7 +25,7 @@ def main(project: Path) -> None:
     ray.init(address=cluster.address, log_to_driver=False)
     nodes = sorted(n["NodeID"] for n in ray.nodes() if n["Alive"])
 
-    from ganpipe import pipeline as stages
+    from ganpipe import stages
     from ganpipe.config import load_config
     from ganpipe.tune.runner import run_sweep
     from ganpipe.tune.space import SweepConfig

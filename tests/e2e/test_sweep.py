@@ -66,7 +66,7 @@ def test_trials_stopped_by_asha_release_their_workers(project, ray_session, monk
     before the next one can start (Ray Train's cleaner needs the State API of the local Ray)."""
     import yaml
 
-    from ganpipe import pipeline as stages
+    from ganpipe import stages
     from ganpipe.config import load_config
     from ganpipe.train.driver import START_TIMEOUT_ENV
     from ganpipe.tune.runner import run_sweep

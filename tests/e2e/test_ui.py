@@ -69,7 +69,7 @@ def seed_classifier(data_dir: Path, cache_dir: Path) -> None:
 @pytest.fixture
 def registered(tmp_path, monkeypatch, digits_prepared):
     """A project whose store holds one evaluated, registered, carded DCGAN version."""
-    from ganpipe import pipeline as stages
+    from ganpipe import stages
     from ganpipe.config import load_config
     from ganpipe.data.loading import load_manifest
     from ganpipe.evaluate.metrics import EvalContext

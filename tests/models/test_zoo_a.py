@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from ganpipe.config import DataConfig, build_config, load_config
+from ganpipe.config import DataConfig, load_config
 from ganpipe.data.loading import load_manifest, load_tensors
 from ganpipe.data.prepare import prepare
 from ganpipe.data.sources import SOURCES, read_source

@@ -69,7 +69,7 @@ def test_killed_worker_resumes_from_latest_checkpoint(ray_session, digits_prepar
 def test_sweep_survives_a_diverging_and_a_crashing_trial(project, ray_session, tmp_path):
     from mlflow.tracking import MlflowClient
 
-    from ganpipe import pipeline as stages
+    from ganpipe import stages
     from ganpipe.config import load_config
     from ganpipe.tune.runner import run_sweep
     from ganpipe.tune.space import SweepConfig
@@ -145,7 +145,7 @@ def test_killed_pipeline_rerun_skips_finished_stages(project, ray_session, prefe
 
 
 def test_unreachable_tracking_fails_before_training(project, monkeypatch):
-    from ganpipe import pipeline as stages
+    from ganpipe import stages
     from ganpipe.config import load_config
     from ganpipe.errors import TrackingError
 

@@ -3,7 +3,6 @@ and its preview grid works (translators preview real inputs)."""
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

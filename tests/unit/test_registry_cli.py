@@ -21,8 +21,8 @@ def db(tmp_path_factory) -> str:
 def model(db, monkeypatch):
     """A fresh model name and a function registering a version of it with a given FCD."""
     monkeypatch.setenv("MLFLOW_TRACKING_URI", db)
-    from ganpipe.cli import console
-    from ganpipe.tracking.registry import register
+    from ganpipe.cli.common import console
+    from ganpipe.tracking.model_registry import register
     from ganpipe.tracking.runs import client, ensure_experiment
 
     monkeypatch.setattr(console, "width", 200)  # keep table rows on one line for the asserts
@@ -45,7 +45,7 @@ def cli(*args: str):
 
 
 def champion_of(name: str) -> str:
-    from ganpipe.tracking.registry import champion
+    from ganpipe.tracking.model_registry import champion
 
     return str(champion(name).version)
 
@@ -140,7 +140,7 @@ def test_compare_names_the_better_version_per_metric(model):
     assert rows["fcd_floor"][2] == ""  # a floor is not better or worse
     assert "gate: fcd (lower is better)" in r.output
 
-    from ganpipe.tracking.registry import compare
+    from ganpipe.tracking.model_registry import compare
 
     c = compare(name, "2", "1")
     assert {x["metric"]: x["better"] for x in c["rows"]} == {"fcd": "1", "fcd_floor": "", "precision": "2"}

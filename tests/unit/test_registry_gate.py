@@ -20,7 +20,7 @@ def store(tmp_path, monkeypatch):
 
 
 def test_champion_moves_only_on_improvement(store):
-    from ganpipe.tracking.registry import champion, register
+    from ganpipe.tracking.model_registry import champion, register
 
     def reg(value, mode="min"):
         rid = store()
@@ -40,7 +40,7 @@ def test_champion_moves_only_on_improvement(store):
 
 def test_gate_metric_must_be_computed(store):
     from ganpipe.errors import GanpipeError
-    from ganpipe.tracking.registry import register
+    from ganpipe.tracking.model_registry import register
 
     rid = store()
     with pytest.raises(GanpipeError, match="gate metric"):

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from ganpipe.cli import app, console, err, handle_errors
+from ganpipe.cli.common import app, console, err, handle_errors
 
 registry_app = typer.Typer(help="Browse and manage the MLflow Model Registry.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
@@ -26,7 +26,7 @@ def _num(v: Any) -> str:
 @handle_errors
 def registry_list() -> None:
     """Registered models, their versions, aliases and metrics."""
-    from ganpipe.tracking.registry import list_models
+    from ganpipe.tracking.model_registry import list_models
     from ganpipe.tracking.store import mask, tracking_uri
 
     models = list_models()
@@ -44,7 +44,7 @@ def registry_list() -> None:
 @handle_errors
 def registry_show(name: str = typer.Argument(..., help="Registered model name.")) -> None:
     """Versions, aliases, metrics beside their floors, tags, alias history and the card."""
-    from ganpipe.tracking.registry import show
+    from ganpipe.tracking.model_registry import show
 
     s = show(name)
     versions = Table("version", "aliases", "created", "family", "loss", "data", "run", title=f"{name}: versions")
@@ -82,7 +82,7 @@ def registry_show(name: str = typer.Argument(..., help="Registered model name.")
 @handle_errors
 def registry_compare(name: str, v1: str = typer.Argument(..., help="First version."), v2: str = typer.Argument(..., help="Second version.")) -> None:
     """Metric-by-metric comparison of two versions, naming the better one where that is defined."""
-    from ganpipe.tracking.registry import compare
+    from ganpipe.tracking.model_registry import compare
 
     c = compare(name, v1, v2)
     t = Table("metric", f"v{c['a']}", f"v{c['b']}", "better", "direction", title=f"{name}: v{c['a']} vs v{c['b']}")
@@ -115,7 +115,7 @@ def registry_promote(
     reason: str = typer.Option("", "--reason", help="Why (recorded in the alias history; required with --force)."),
 ) -> None:
     """Move alias champion to VERSION if it beats the current champion on the gate metric."""
-    from ganpipe.tracking.registry import promote
+    from ganpipe.tracking.model_registry import promote
 
     p = promote(name, version, force=force, reason=reason)
     _refresh_cards(name, p.version, p.previous_champion)
@@ -126,7 +126,7 @@ def registry_promote(
 @handle_errors
 def registry_rollback(name: str, reason: str = typer.Option("", "--reason", help="Why (recorded in the alias history).")) -> None:
     """Give alias champion back to the previous champion (or the best earlier version)."""
-    from ganpipe.tracking.registry import rollback
+    from ganpipe.tracking.model_registry import rollback
 
     p = rollback(name, reason=reason)
     _refresh_cards(name, p.version, p.previous_champion)

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from ganpipe.cli import app, console, handle_errors
+from ganpipe.cli.common import app, console, handle_errors
 from ganpipe.errors import GanpipeError
 
 
@@ -81,7 +81,7 @@ def evaluate(
     from ganpipe.tracking import runs
     from ganpipe.tracking.cards import metric_rows
     from ganpipe.tracking.pyfunc import load_sampler
-    from ganpipe.tracking.registry import resolve_version
+    from ganpipe.tracking.model_registry import resolve_version
     from ganpipe.tracking.store import project_dir
 
     mv = resolve_version(model_uri)

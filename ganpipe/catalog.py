@@ -1,4 +1,4 @@
-"""Name -> object registries: families, losses, data sources and metrics are looked up here.
+"""Name -> object catalogs: families, losses, data sources and metrics are looked up here.
 
 A wrong name fails with the list of valid names, so configs never fall through silently.
 """
@@ -12,7 +12,9 @@ from ganpipe.errors import UnknownNameError
 T = TypeVar("T")
 
 
-class Registry(Generic[T]):
+class Catalog(Generic[T]):
+    """Names to objects of one kind (families, losses, sources, metrics, figures)."""
+
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from ganpipe.cli import app, console, handle_errors
+from ganpipe.cli.common import app, console, handle_errors
 
 prefect_app = typer.Typer(help="The local Prefect server (started on first use, kept for run history and schedules).", no_args_is_help=True)
 app.add_typer(prefect_app, name="prefect")

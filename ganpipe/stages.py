@@ -190,7 +190,7 @@ def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, pr
 
 @timed
 def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared, project: Path) -> Registered | None:
-    from ganpipe.tracking import registry, runs
+    from ganpipe.tracking import model_registry, runs
 
     if not cfg.registry.enabled:
         return None
@@ -208,7 +208,7 @@ def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared
         "git_commit": r.data.tags.get("git.commit", ""),
         "config": cfg.run_name,
     }
-    reg = registry.register(
+    reg = model_registry.register(
         cfg.model_name,
         evaluated.model_uri,
         evaluated.run_id,
@@ -221,7 +221,7 @@ def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared
     from ganpipe.tracking.cards import card_for_version
 
     card_for_version(reg.name, reg.version)
-    if reg.alias == registry.CHAMPION and reg.previous_champion:
+    if reg.alias == model_registry.CHAMPION and reg.previous_champion:
         card_for_version(reg.name, reg.previous_champion)  # its card no longer lists champion
     runs.set_tags(evaluated.run_id, {"ganpipe.registered_version": f"{reg.name}/{reg.version}"})
     return Registered(reg.name, reg.version, reg.alias, reg.reason)

@@ -1,0 +1,52 @@
+"""Shared pieces of the `ganpipe` CLI: the root app, consoles and the error handler."""
+
+from __future__ import annotations
+
+import functools
+import os
+from typing import Any, Callable
+
+import typer
+from rich.console import Console
+
+from ganpipe.errors import GanpipeError
+
+app = typer.Typer(help="ganpipe: DVC data -> Ray Train GANs -> MLflow evaluation and registry, chained by Prefect.", no_args_is_help=True, pretty_exceptions_enable=False)
+
+console = Console()
+err = Console(stderr=True)
+
+SetOpt = typer.Option(None, "--set", "-s", help="Override a config key, e.g. --set train.steps=100 (repeatable).")
+
+def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """User errors print one line with the fix and exit non-zero; bugs keep their traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except GanpipeError as e:
+            err.print(f"[bold red]error:[/] {e.message}", highlight=False, soft_wrap=True)
+            if e.hint:
+                err.print(f"[yellow]fix:[/] {e.hint}", highlight=False, soft_wrap=True)
+            raise typer.Exit(e.exit_code) from None
+
+    return wrapper
+
+
+def _quiet_libs() -> None:
+    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect's temporary server can take longer than its default 20 s on a busy 2-core machine.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+def _orchestrator() -> str | None:
+    """Quiet the libraries and pick the Prefect API (the local server unless told otherwise);
+    must run before Prefect is imported. Returns the API URL, None for a temporary server."""
+    _quiet_libs()
+    from ganpipe.prefect_server import ensure_api
+
+    return ensure_api()
+

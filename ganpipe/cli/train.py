@@ -1,0 +1,91 @@
+"""`ganpipe init`, `ganpipe train`, `ganpipe tune` and `ganpipe models`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from ganpipe.cli.common import SetOpt, _orchestrator, _quiet_libs, app, console, handle_errors
+
+@app.command()
+@handle_errors
+def init(folder: Path = typer.Argument(Path("."), help="Project folder to create or complete.")) -> None:
+    """Create a ganpipe project: git + DVC repo, dvc.yaml, params.yaml, local DVC remote."""
+    from ganpipe.data.dvc import init_project
+
+    p = init_project(folder)
+    console.print(f"ganpipe project ready in {p.resolve()}")
+
+
+@app.command()
+@handle_errors
+def train(
+    config: Path = typer.Argument(..., help="YAML config, e.g. configs/dcgan-digits.yaml."),
+    set_: Optional[list[str]] = SetOpt,
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the resolved config and exit."),
+) -> None:
+    """Prepare the data (if needed) and run the training stage alone; prints the MLflow run id."""
+    import yaml
+
+    from ganpipe import stages
+    from ganpipe.config import load_config
+
+    cfg = load_config(config, set_)
+    if dry_run:
+        console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        return
+    _quiet_libs()
+    project = Path.cwd()
+    prepared = stages.prepare_stage(cfg, project)
+    trained = stages.train_stage(cfg, prepared, project)
+    console.print(f"MLflow run id: {trained.run_id}")
+    console.print(f"checkpoint: {trained.checkpoint}")
+    print(trained.run_id)
+
+
+@app.command()
+@handle_errors
+def tune(
+    config: Path = typer.Argument(..., help="Base YAML config."),
+    space: Path = typer.Option(..., "--space", help="Sweep file, e.g. configs/sweeps/toy-grid25-losses.yaml."),
+    set_: Optional[list[str]] = SetOpt,
+) -> None:
+    """Ray Tune sweep (Tune over Train) as a Prefect flow; the best trial is evaluated and registered."""
+    from ganpipe.config import load_config
+    from ganpipe.tune.space import load_sweep
+
+    load_config(config, set_)
+    load_sweep(space)
+    _orchestrator()
+    from flows.sweep import sweep_flow
+
+    s = sweep_flow(config_path=str(config), space_path=str(space), overrides=list(set_ or []), project=str(Path.cwd()))
+    t = Table("trial", "params", "status", "steps", s["metric"], title=f"sweep (MLflow parent run {s['parent_run_id']})")
+    for r in s["trials"]:
+        t.add_row(r["trial_id"], ", ".join(f"{k}={v}" for k, v in r["params"].items()), r["status"], str(r["steps"]), "" if r["metric"] is None else f"{r['metric']:.4g}")
+    console.print(t)
+    reg = s["registered"]
+    if reg:
+        console.print(f"best trial registered: {reg['name']} v{reg['version']} -> {reg['alias']}; compute spent: {s['trial_steps']} trial-steps")
+
+
+@app.command()
+@handle_errors
+def models() -> None:
+    """Model families and adversarial losses, one line each."""
+    from ganpipe.gans import FAMILIES
+    from ganpipe.losses import LOSSES
+
+    t = Table("family", "data", "what it is", title="model families (model.family)")
+    for name in FAMILIES.names():
+        cls = FAMILIES.get(name)
+        t.add_row(name, "/".join(cls.data_kinds), cls.summary)
+    console.print(t)
+    t = Table("loss", "what it is", title="adversarial losses (loss.name)")
+    for name in LOSSES.names():
+        t.add_row(name, LOSSES.get(name).summary)
+    console.print(t)
+
