@@ -9,7 +9,6 @@ and wall time. Both sweeps run in one process on the same Ray instance.
 from __future__ import annotations
 
 import argparse
-import os
 import tempfile
 import time
 from pathlib import Path
@@ -39,9 +38,9 @@ def main() -> None:
     base = yaml.safe_load(Path(args.config).read_text())
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp)
-        os.environ["GANPIPE_PROJECT"] = str(project)
-        os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+        from ganpipe.project import Project
+
+        project = Project.load(tmp, env={})
         cfg = load_config(args.config, ["data.use_dvc=false"])
         prepared = stages.prepare_stage(cfg, project)
         for sched in ("asha", "fifo"):

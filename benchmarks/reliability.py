@@ -89,14 +89,17 @@ def main() -> None:
 
         # 1. worker process dies hard mid-run (os._exit in the worker at a known step)
         t0 = time.time()
-        fit(load_config(REPO / "configs/dcgan-digits.yaml", cfg_args + ["train.run_name=clean"]), data, root)
+        from ganpipe.project import Project
+
+        project = Project.load(root, env={})
+        fit(load_config(REPO / "configs/dcgan-digits.yaml", cfg_args + ["train.run_name=clean"]), data, project)
         clean = time.time() - t0
         tried = ok = 0
         redone, recover = [], []
         for i in range(args.runs):
             tried += 1
             t0 = time.time()
-            res = fit(load_config(REPO / "configs/dcgan-digits.yaml", cfg_args + ["faults.exit_at_step=250", f"train.run_name=kill-{i}"]), data, root)
+            res = fit(load_config(REPO / "configs/dcgan-digits.yaml", cfg_args + ["faults.exit_at_step=250", f"train.run_name=kill-{i}"]), data, project)
             wall = time.time() - t0
             if res.metrics["step"] == 500:
                 ok += 1

@@ -42,6 +42,8 @@ from pathlib import Path
 from typing import Callable
 
 import torch
+
+from ganpipe.project import Project
 import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
@@ -177,7 +179,7 @@ def ray_loop(cfg, data_dir: Path, project: Path) -> tuple[float, float, float, f
 
     t0 = time.perf_counter()
     with CpuShare() as cpu:
-        res = fit(cfg, data_dir, project)
+        res = fit(cfg, data_dir, Project.load(project, env={}))
     return float(res.metrics["images_per_s"]), float(res.metrics["images_per_s_window"]), time.perf_counter() - t0, cpu.share(lambda pid, cmd: "RayTrainWorker" in cmd)
 
 
@@ -289,7 +291,7 @@ def interleaved(cfg, data_dir: Path, project: Path, windows: int, window_s: floa
 
     def run_fit() -> None:
         try:
-            done.append(driver.fit(cfg, data_dir, project, on_step=progress))
+            done.append(driver.fit(cfg, data_dir, Project.load(project, env={}), on_step=progress))
         except BaseException as e:  # re-raised below
             done.append(e)
 

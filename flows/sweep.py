@@ -14,6 +14,7 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ganpipe import stages
+from ganpipe.project import Project
 from ganpipe.config import deep_merge, load_config, parse_overrides
 from ganpipe.errors import GanpipeError
 from ganpipe.tune.runner import SweepResult, run_sweep
@@ -21,17 +22,17 @@ from ganpipe.tune.space import load_sweep
 
 
 @task(name="prepare", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def prepare(cfg, project: Path) -> stages.Prepared:
+def prepare(cfg, project: Project) -> stages.Prepared:
     return stages.prepare_stage(cfg, project)
 
 
 @task(name="tune", cache_policy=NO_CACHE)
-def tune(base: dict[str, Any], space_path: str, prepared: stages.Prepared, project: Path) -> SweepResult:
+def tune(base: dict[str, Any], space_path: str, prepared: stages.Prepared, project: Project) -> SweepResult:
     return run_sweep(base, load_sweep(space_path), prepared.path, project)
 
 
 @task(name="evaluate-best", retries=1, cache_policy=NO_CACHE)
-def evaluate_best(result: SweepResult, prepared: stages.Prepared, project: Path) -> stages.Evaluated:
+def evaluate_best(result: SweepResult, prepared: stages.Prepared, project: Project) -> stages.Evaluated:
     if result.best is None or result.best_config is None:
         raise GanpipeError("no trial finished with a metric; nothing to evaluate", hint="see sweep/summary.md on the sweep's MLflow run")
     trained = stages.Trained(result.best.run_id, Path(result.best.checkpoint), {})
@@ -39,7 +40,7 @@ def evaluate_best(result: SweepResult, prepared: stages.Prepared, project: Path)
 
 
 @task(name="register", retries=2, retry_delay_seconds=5, cache_policy=NO_CACHE)
-def register(result: SweepResult, ev: stages.Evaluated, prepared: stages.Prepared, project: Path) -> stages.Registered | None:
+def register(result: SweepResult, ev: stages.Evaluated, prepared: stages.Prepared, project: Project) -> stages.Registered | None:
     return stages.register_stage(result.best_config, ev, prepared, project)
 
 
@@ -48,7 +49,7 @@ def sweep_flow(config_path: str, space_path: str, overrides: list[str] | None = 
     cfg = load_config(config_path, overrides)
     base = deep_merge(yaml.safe_load(Path(config_path).read_text()) or {}, parse_overrides(overrides))
     load_sweep(space_path)  # fail fast on a bad sweep file
-    proj = Path(project or ".").resolve()
+    proj = Project.load(project or ".", cfg.storage)
     log = get_run_logger()
     prepared = prepare(cfg, proj)
     result = tune(base, space_path, prepared, proj)

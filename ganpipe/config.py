@@ -107,7 +107,6 @@ class TrainConfig(Section):
     # accelerator); stream: Ray Data reads and decodes the Parquet shards batch by batch, for a
     # split larger than a worker's memory.
     loader: Literal["memory", "stream"] = "memory"
-    storage: str = ".ganpipe/runs"  # Ray Train storage_path (shared storage on a cluster)
     run_name: str | None = None  # default: <name>-<config hash>, so re-running resumes
 
     @field_validator("run_name")
@@ -136,6 +135,19 @@ class TrackingConfig(Section):
     experiment: str | None = None  # default: ganpipe-<name>
 
 
+class StorageConfig(Section):
+    """Where shared things live (see `ganpipe.project`); unset keys fall back to the project
+    settings file `ganpipe.yaml`, then to folders in the project. Not part of the run's identity:
+    moving storage does not retrain."""
+
+    root: str | None = None  # e.g. s3://bucket/ganpipe: runs/, tune/, dvc/ (and mlartifacts/) under it
+    runs: str | None = None  # Ray Train checkpoints (storage_path); default .ganpipe/runs
+    tune: str | None = None  # Ray Tune sweep state; default .ganpipe/tune
+    dvc_remote: str | None = None  # DVC remote URL for prepared data; default the project's DVC config
+    tracking_uri: str | None = None  # MLflow tracking store; MLFLOW_TRACKING_URI wins; default sqlite mlflow.db
+    artifacts: str | None = None  # MLflow artifact location for new experiments
+
+
 class FaultConfig(Section):
     """Deliberate faults for resilience drills and tests (all off by default)."""
 
@@ -155,6 +167,7 @@ class PipelineConfig(Section):
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     faults: FaultConfig = Field(default_factory=FaultConfig)
+    storage: StorageConfig = Field(default_factory=StorageConfig)
 
     @field_validator("name")
     @classmethod
@@ -198,7 +211,8 @@ class PipelineConfig(Section):
         return self.model_dump(mode="json")
 
     def fingerprint(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        """What the run is (not where it is stored): the run name's hash."""
+        blob = json.dumps({k: v for k, v in self.to_dict().items() if k != "storage"}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
     @property
@@ -290,7 +304,14 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+# Keys that moved: a config that still has one gets told where it went.
+MOVED = {("train", "storage"): "storage.runs"}
+
+
 def build_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
+    for (section, key), new in MOVED.items():
+        if isinstance(raw.get(section), dict) and key in raw[section]:
+            raise ConfigError(f"{source}: '{section}.{key}' moved to '{new}'", hint=f"write it as `{new}` (see README, Storage)")
     try:
         return PipelineConfig.model_validate(raw)
     except ValidationError as e:

@@ -17,6 +17,7 @@ from typing import Any
 
 from ganpipe.config import PipelineConfig
 from ganpipe.data.loading import load_manifest
+from ganpipe.project import Project
 
 log = logging.getLogger("ganpipe")
 
@@ -88,40 +89,40 @@ def stage_timings(prepared: Prepared, trained: Trained, evaluated: Evaluated, re
 
 
 @timed
-def prepare_stage(cfg: PipelineConfig, project: Path) -> Prepared:
+def prepare_stage(cfg: PipelineConfig, project: Project) -> Prepared:
     from ganpipe.data.dvc import is_dvc_repo, prepare_with_dvc
     from ganpipe.data.prepare import prepare
 
-    project = project.resolve()
-    if cfg.data.use_dvc and is_dvc_repo(project):
+    root = project.root
+    if cfg.data.use_dvc and is_dvc_repo(root):
         path, reran = prepare_with_dvc(project, cfg.data)
     else:
-        path = project / cfg.data.root / cfg.data.key
-        data_cfg = cfg.data.model_copy(update={"raw_root": str(project / cfg.data.raw_root)})
+        path = root / cfg.data.root / cfg.data.key
+        data_cfg = cfg.data.model_copy(update={"raw_root": str(root / cfg.data.raw_root)})
         from ganpipe.data.sources import SOURCES, fetch
 
         if ":" not in cfg.data.source:
             src = SOURCES.get(cfg.data.source)
-            if src.materialize is not None and not (project / cfg.data.raw_root / cfg.data.source).exists():
-                fetch(cfg.data.source, project / cfg.data.raw_root)
+            if src.materialize is not None and not (root / cfg.data.raw_root / cfg.data.source).exists():
+                fetch(cfg.data.source, root / cfg.data.raw_root)
         prepare(cfg.data.source, path, data_cfg)
         reran = True
     return Prepared(path, load_manifest(path), reran)
 
 
 @timed
-def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Path) -> Trained:
+def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project) -> Trained:
     from ganpipe.tracking import runs
     from ganpipe.tracking.lineage import lineage_tags
-    from ganpipe.tracking.store import check_reachable, tracking_uri
     from ganpipe.train.checkpoint import verify
     from ganpipe.train.driver import fit
 
-    check_reachable()  # fail before any training starts
+    store = project.store
+    store.check_reachable()  # fail before any training starts
     fp = prepared.manifest["fingerprint"]
-    run_id = runs.find_run(cfg.experiment, cfg.run_name, fp)
+    run_id = runs.find_run(store, cfg.experiment, cfg.run_name, fp)
     if run_id:
-        r = runs.client().get_run(run_id)
+        r = store.client().get_run(run_id)
         ck = r.data.tags.get("ganpipe.checkpoint")
         if r.data.tags.get("ganpipe.train_status") == "FINISHED" and ck and Path(ck).exists():
             try:
@@ -131,70 +132,63 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Path) -> Train
             except Exception:
                 pass
     else:
-        tags = {**lineage_tags(project, prepared.manifest), "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
-        run_id = runs.start_run(cfg.experiment, cfg.run_name, cfg.to_dict(), tags)
-    tracking = {"tracking_uri": tracking_uri(), "run_id": run_id, "spool_dir": str(project / ".ganpipe" / "spool")}
-    runs.set_tags(run_id, {"ganpipe.train_status": "RUNNING"})
-    try:
-        result = fit(cfg, prepared.path, project, tracking)
-    except BaseException as e:
-        runs.set_tags(run_id, {"ganpipe.train_status": "FAILED", "ganpipe.failure": str(e)[:4000]})
-        runs.end_run(run_id, "FAILED")
-        raise
-    runs.set_tags(run_id, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(result.checkpoint), "ganpipe.storage": result.storage})
+        tags = {**lineage_tags(project.root, prepared.manifest), "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
+        run_id = runs.start_run(store, cfg.experiment, cfg.run_name, cfg.to_dict(), tags)
+    with runs.lifecycle(store, run_id):
+        result = fit(cfg, prepared.path, project, run_id=run_id)
+    runs.set_tags(store, run_id, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(result.checkpoint), "ganpipe.storage": result.storage})
     return Trained(run_id, result.checkpoint, result.metrics, loop_seconds=float(result.metrics.get("time.train_s", 0.0)))
 
 
-def evaluate_checkpoint(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Path, metrics: list[str] | None = None):
-    from ganpipe.evaluate.metrics import EvalContext, evaluate
+def eval_context(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Project, num_samples: int | None = None):
+    """The sampler and the evaluation context (real data, fakes, classifier), built once and
+    shared by the metrics and the figures."""
+    from ganpipe.evaluate.metrics import EvalContext
     from ganpipe.gans.base import sampler_from_export
     from ganpipe.train.checkpoint import load_export
 
-    spec, state = load_export(checkpoint)
-    sampler = sampler_from_export(spec, state)
-    ctx = EvalContext(sampler, data_dir, project / ".ganpipe" / "cache", cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
+    sampler = sampler_from_export(*load_export(checkpoint))
+    return EvalContext(sampler, data_dir, project.cache, num_samples or cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
+
+
+def evaluate_checkpoint(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Project, metrics: list[str] | None = None):
+    from ganpipe.evaluate.metrics import evaluate
+
+    ctx = eval_context(cfg, checkpoint, data_dir, project)
     values, info = evaluate(ctx, metrics or cfg.eval.metrics)
-    return values, info, sampler
+    return values, info, ctx
 
 
 @timed
-def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, project: Path) -> Evaluated:
+def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, project: Project) -> Evaluated:
     from ganpipe.tracking import runs
+    from ganpipe.tracking.evaluation import log_evaluation
     from ganpipe.tracking.pyfunc import log_generator
-    from ganpipe.viz import image_grid
 
-    r = runs.client().get_run(trained.run_id)
+    store = project.store
+    r = store.client().get_run(trained.run_id)
     if r.data.tags.get("ganpipe.eval_status") == "FINISHED" and r.data.tags.get("ganpipe.model_uri"):
         vals = {k[len("eval.") :]: v for k, v in r.data.metrics.items() if k.startswith("eval.")}
         return Evaluated(trained.run_id, vals, {}, r.data.tags["ganpipe.model_uri"], reused=True)
     t0 = time.perf_counter()
-    values, info, sampler = evaluate_checkpoint(cfg, trained.checkpoint, prepared.path, project)
+    values, info, ctx = evaluate_checkpoint(cfg, trained.checkpoint, prepared.path, project)
     compute_s = time.perf_counter() - t0
-    runs.log_metrics(trained.run_id, {**{f"eval.{k}": v for k, v in values.items()}, "time.evaluate_compute_s": compute_s}, step=cfg.train.steps)
-    runs.log_dict(trained.run_id, {"values": values, "info": info}, "eval/metrics.json")
-    if sampler.output_kind == "images":
-        from ganpipe.data.loading import load_tensors
-
-        real = load_tensors(prepared.path, "test") if sampler.needs_inputs else None
-        runs.log_image(trained.run_id, image_grid(sampler.preview(64, seed=cfg.eval.seed, real=real)), "eval/samples.png")
-    from ganpipe.evaluate.metrics import EvalContext
-    from ganpipe.tracking.cards import enrich_run
-
-    ctx = EvalContext(sampler, prepared.path, project / ".ganpipe" / "cache", cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
-    enrich_run(trained.run_id, sampler, ctx, values, info)
-    model_uri = log_generator(trained.run_id, trained.checkpoint)
-    runs.set_tags(trained.run_id, {"ganpipe.eval_status": "FINISHED", "ganpipe.model_uri": model_uri})
-    runs.end_run(trained.run_id, "FINISHED")
+    log_evaluation(store, trained.run_id, ctx.sampler, ctx, values, info, step=cfg.train.steps, compute_s=compute_s)
+    model_uri = log_generator(store, trained.run_id, trained.checkpoint)
+    runs.set_tags(store, trained.run_id, {"ganpipe.eval_status": "FINISHED", "ganpipe.model_uri": model_uri})
+    runs.end_run(store, trained.run_id, "FINISHED")
     return Evaluated(trained.run_id, values, info, model_uri, compute_seconds=compute_s)
 
 
 @timed
-def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared, project: Path) -> Registered | None:
-    from ganpipe.tracking import model_registry, runs
+def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared, project: Project) -> Registered | None:
+    from ganpipe.tracking import model_registry
+    from ganpipe.tracking.cards import card_for_version
 
     if not cfg.registry.enabled:
         return None
-    r = runs.client().get_run(evaluated.run_id)
+    store = project.store
+    r = store.client().get_run(evaluated.run_id)
     done = r.data.tags.get("ganpipe.registered_version")
     if done:
         name, version = done.rsplit("/", 1)
@@ -209,6 +203,7 @@ def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared
         "config": cfg.run_name,
     }
     reg = model_registry.register(
+        store,
         cfg.model_name,
         evaluated.model_uri,
         evaluated.run_id,
@@ -218,10 +213,8 @@ def register_stage(cfg: PipelineConfig, evaluated: Evaluated, prepared: Prepared
         tags,
         description=f"{cfg.model.family} on {cfg.data.key}, loss {cfg.loss.name}, {cfg.train.steps} steps (run {evaluated.run_id}).",
     )
-    from ganpipe.tracking.cards import card_for_version
-
-    card_for_version(reg.name, reg.version)
+    card_for_version(store, reg.name, reg.version)
     if reg.alias == model_registry.CHAMPION and reg.previous_champion:
-        card_for_version(reg.name, reg.previous_champion)  # its card no longer lists champion
-    runs.set_tags(evaluated.run_id, {"ganpipe.registered_version": f"{reg.name}/{reg.version}"})
+        card_for_version(store, reg.name, reg.previous_champion)  # its card no longer lists champion
+    store.client().set_tag(evaluated.run_id, "ganpipe.registered_version", f"{reg.name}/{reg.version}")
     return Registered(reg.name, reg.version, reg.alias, reg.reason)

@@ -15,6 +15,10 @@ os.environ.setdefault("GANPIPE_PREFECT_SERVER", "temporary")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+# Projects name their own SQLite store; a developer's tracking server must not receive test runs
+# (also in the CLI subprocesses tests start).
+os.environ.pop("MLFLOW_TRACKING_URI", None)
+os.environ.pop("GANPIPE_PROJECT", None)
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -84,16 +88,20 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch, digits_raw) -> Path:
-    """A fresh ganpipe project (git + DVC + local remote) as cwd, with its own MLflow store."""
+def new_project(root: Path, cache: Path):
+    """A `Project` in `root` (git + DVC + a DVC remote under `cache`, SQLite MLflow store in
+    the folder), built from explicit settings: no chdir, no environment."""
     from ganpipe.data.dvc import init_project
+    from ganpipe.project import Project
 
-    proj = tmp_path / "proj"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    init_project(proj)
-    shutil.copytree(digits_raw / "digits", proj / "data" / "digits")
-    monkeypatch.chdir(proj)
-    monkeypatch.setenv("GANPIPE_PROJECT", str(proj))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    proj = Project.load(root, env={"XDG_CACHE_HOME": str(cache)})
+    init_project(root, proj)
+    return proj
+
+
+@pytest.fixture
+def project(tmp_path, digits_raw):
+    """A fresh ganpipe project with the digits as raw data."""
+    proj = new_project(tmp_path / "proj", tmp_path / "cache")
+    shutil.copytree(digits_raw / "digits", proj.root / "data" / "digits")
     return proj

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Optional
 
 import typer
 from rich.console import Console
@@ -15,6 +16,24 @@ app = typer.Typer(help="ganpipe: DVC data -> Ray Train GANs -> MLflow evaluation
 
 console = Console()
 err = Console(stderr=True)
+
+_project_root: list[Path | None] = [None]  # set by the root callback for this invocation
+
+
+@app.callback()
+def _root(
+    project: Optional[Path] = typer.Option(None, "--project", "-C", help="Project folder (default: $GANPIPE_PROJECT, else the current folder)."),
+) -> None:
+    _project_root[0] = project
+
+
+def load_project(cfg: Any = None) -> Any:
+    """The `Project` of this invocation: --project, else $GANPIPE_PROJECT, else the current
+    folder; storage from the config's `storage:` section, the project's ganpipe.yaml, defaults."""
+    from ganpipe.project import Project
+
+    return Project.load(_project_root[0], cfg.storage if cfg is not None else None)
+
 
 SetOpt = typer.Option(None, "--set", "-s", help="Override a config key, e.g. --set train.steps=100 (repeatable).")
 

@@ -11,7 +11,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from ganpipe.cli.common import app, console, handle_errors
+from ganpipe.cli.common import app, console, handle_errors, load_project
 from ganpipe.errors import GanpipeError
 
 
@@ -25,39 +25,45 @@ def ui(
     """Start the MLflow UI against the project's tracking store."""
     import subprocess
 
-    from ganpipe.tracking.store import artifact_root, tracking_uri
-
-    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", tracking_uri(), "--host", host, "--port", str(port), "--workers", str(workers)]
-    if artifact_root():
-        cmd += ["--default-artifact-root", artifact_root()]
+    project = load_project()
+    cmd = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", project.tracking_uri, "--host", host, "--port", str(port), "--workers", str(workers)]
+    if project.artifact_location:
+        cmd += ["--default-artifact-root", project.artifact_location]
     console.print(f"MLflow UI on http://{host}:{port}  (Ctrl-C to stop)")
     raise typer.Exit(subprocess.call(cmd))
 
 
-def _run_config(run_id: str) -> Any:
+def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
+    """A resolved config saved by an earlier release, in today's keys (train.storage -> storage.runs)."""
+    train = raw.get("train")
+    if isinstance(train, dict) and "storage" in train:
+        raw = {**raw, "train": {k: v for k, v in train.items() if k != "storage"}}
+        raw.setdefault("storage", {"runs": train["storage"]})
+    return raw
+
+
+def _run_config(store: Any, run_id: str) -> Any:
     """The resolved config the run was trained with (its config/resolved.yaml artifact)."""
     import tempfile
 
     import yaml
 
     from ganpipe.config import build_config
-    from ganpipe.tracking.runs import client
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a clean table output
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            raw = yaml.safe_load(Path(client().download_artifacts(run_id, "config/resolved.yaml", tmp)).read_text())
+            raw = yaml.safe_load(Path(store.client().download_artifacts(run_id, "config/resolved.yaml", tmp)).read_text())
     except Exception as e:
         raise GanpipeError(f"run {run_id} has no readable config/resolved.yaml: {str(e)[:200]}", hint="re-evaluate a version registered by the pipeline") from None
-    return build_config(raw, source=f"run {run_id} config/resolved.yaml")
+    return build_config(_upgrade(raw or {}), source=f"run {run_id} config/resolved.yaml")
 
 
-def _training_data(cfg: Any, data: Optional[Path], fingerprint: str) -> Path:
+def _training_data(project: Any, cfg: Any, data: Optional[Path], fingerprint: str) -> Path:
     """The prepared data the version was trained on, checked by fingerprint."""
     from ganpipe.data.loading import load_manifest
-    from ganpipe.tracking.store import project_dir
 
-    path = data or project_dir() / cfg.data.root / cfg.data.key
+    path = data or project.root / cfg.data.root / cfg.data.key
     found = load_manifest(path).get("fingerprint", "")
     if fingerprint and found != fingerprint:
         raise GanpipeError(
@@ -82,26 +88,27 @@ def evaluate(
     from ganpipe.tracking.cards import metric_rows
     from ganpipe.tracking.pyfunc import load_sampler
     from ganpipe.tracking.model_registry import resolve_version
-    from ganpipe.tracking.store import project_dir
 
-    mv = resolve_version(model_uri)
-    run = runs.client().get_run(mv.run_id)
-    cfg = _run_config(mv.run_id)
+    project = load_project()
+    store = project.store
+    mv = resolve_version(store, model_uri)
+    run = store.client().get_run(mv.run_id)
+    cfg = _run_config(store, mv.run_id)
     names = [m.strip() for m in metrics.split(",") if m.strip()] if metrics else list(cfg.eval.metrics)
     for n in names:
         METRICS.get(n)  # an unknown name fails before any work, listing the valid ones
     fingerprint = run.data.tags.get("data.fingerprint") or mv.tags.get("data_fingerprint", "")
-    data_dir = _training_data(cfg, data, fingerprint)
-    sampler = load_sampler(f"models:/{mv.name}/{mv.version}")
+    data_dir = _training_data(project, cfg, data, fingerprint)
+    sampler = load_sampler(store, f"models:/{mv.name}/{mv.version}")
     n = num_samples or cfg.eval.num_samples
-    ctx = EvalContext(sampler, data_dir, project_dir() / ".ganpipe" / "cache", n, cfg.eval.seed, cfg.eval.classifier_steps)
+    ctx = EvalContext(sampler, data_dir, project.cache, n, cfg.eval.seed, cfg.eval.classifier_steps)
     values, info = run_metrics(ctx, names)
 
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    runs.log_metrics(mv.run_id, {f"eval.{k}": v for k, v in values.items()}, step=cfg.train.steps)
-    runs.log_dict(mv.run_id, {"model_uri": model_uri, "version": str(mv.version), "at": stamp, "values": values, "info": info}, f"eval/reevaluation-{stamp.replace(':', '')}.json")
-    runs.set_tags(mv.run_id, {"ganpipe.reevaluated_at": stamp, "ganpipe.reevaluated_metrics": ",".join(names)})
-    runs.client().set_model_version_tag(mv.name, str(mv.version), "reevaluated_at", stamp)
+    runs.log_metrics(store, mv.run_id, {f"eval.{k}": v for k, v in values.items()}, step=cfg.train.steps)
+    runs.log_dict(store, mv.run_id, {"model_uri": model_uri, "version": str(mv.version), "at": stamp, "values": values, "info": info}, f"eval/reevaluation-{stamp.replace(':', '')}.json")
+    runs.set_tags(store, mv.run_id, {"ganpipe.reevaluated_at": stamp, "ganpipe.reevaluated_metrics": ",".join(names)})
+    store.client().set_model_version_tag(mv.name, str(mv.version), "reevaluated_at", stamp)
 
     t = Table("metric", "value", "floor / reference", "extractor", "samples", title=f"{mv.name} v{mv.version} on {data_dir}")
     for row in metric_rows(values, info):

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from ganpipe.cli.common import app, console, handle_errors
+from ganpipe.cli.common import app, console, handle_errors, load_project
 from ganpipe.errors import GanpipeError
 
 def _parse_labels(labels: Optional[str], n: int, num_classes: int) -> Any:
@@ -72,7 +72,7 @@ def generate(
     else:
         if sampler.output_kind != "images":
             raise GanpipeError("this model generates points, not images", hint="use --out samples.npy")
-        from ganpipe.viz import save_grid
+        from ganpipe.evaluate.figures import save_grid
 
         save_grid(x, str(out))
     console.print(f"wrote {n} samples to {out}")
@@ -101,5 +101,5 @@ def _load_sampler(model_uri: str) -> Any:
         return sampler_from_export(*load_export(p))
     from ganpipe.tracking.pyfunc import load_sampler
 
-    return load_sampler(model_uri)
+    return load_sampler(load_project().store, model_uri)
 

@@ -10,7 +10,7 @@ from rich.markup import escape
 from rich.panel import Panel
 from rich.table import Table
 
-from ganpipe.cli.common import app, console, err, handle_errors
+from ganpipe.cli.common import app, console, err, handle_errors, load_project
 
 registry_app = typer.Typer(help="Browse and manage the MLflow Model Registry.", no_args_is_help=True)
 app.add_typer(registry_app, name="registry")
@@ -27,11 +27,12 @@ def _num(v: Any) -> str:
 def registry_list() -> None:
     """Registered models, their versions, aliases and metrics."""
     from ganpipe.tracking.model_registry import list_models
-    from ganpipe.tracking.store import mask, tracking_uri
+    from ganpipe.tracking.store import mask
 
-    models = list_models()
+    store = load_project().store
+    models = list_models(store)
     if not models:
-        console.print(f"no registered models in {mask(tracking_uri())}")
+        console.print(f"no registered models in {mask(store.uri)}")
         return
     for m in models:
         t = Table("version", "aliases", "family", "metrics", "run", title=m["name"])
@@ -46,7 +47,7 @@ def registry_show(name: str = typer.Argument(..., help="Registered model name.")
     """Versions, aliases, metrics beside their floors, tags, alias history and the card."""
     from ganpipe.tracking.model_registry import show
 
-    s = show(name)
+    s = show(load_project().store, name)
     versions = Table("version", "aliases", "created", "family", "loss", "data", "run", title=f"{name}: versions")
     for v in s["versions"]:
         tags = v["tags"]
@@ -84,7 +85,7 @@ def registry_compare(name: str, v1: str = typer.Argument(..., help="First versio
     """Metric-by-metric comparison of two versions, naming the better one where that is defined."""
     from ganpipe.tracking.model_registry import compare
 
-    c = compare(name, v1, v2)
+    c = compare(load_project().store, name, v1, v2)
     t = Table("metric", f"v{c['a']}", f"v{c['b']}", "better", "direction", title=f"{name}: v{c['a']} vs v{c['b']}")
     for r in c["rows"]:
         better = f"v{r['better']}" if r["better"] not in ("", "same") else r["better"]
@@ -95,13 +96,13 @@ def registry_compare(name: str, v1: str = typer.Argument(..., help="First versio
         console.print(f"gate: {c['gate_metric']} ({'lower' if c['mode'] == 'min' else 'higher'} is better)")
 
 
-def _refresh_cards(name: str, *versions: str | None) -> None:
+def _refresh_cards(store: Any, name: str, *versions: str | None) -> None:
     """The cards list aliases; an alias move already happened, so a card failure only warns."""
     from ganpipe.tracking.cards import card_for_version
 
     for v in filter(None, versions):
         try:
-            card_for_version(name, v)
+            card_for_version(store, name, v)
         except Exception as e:
             err.print(f"[yellow]warning:[/] card of v{v} not updated: {type(e).__name__}: {e}")
 
@@ -117,8 +118,9 @@ def registry_promote(
     """Move alias champion to VERSION if it beats the current champion on the gate metric."""
     from ganpipe.tracking.model_registry import promote
 
-    p = promote(name, version, force=force, reason=reason)
-    _refresh_cards(name, p.version, p.previous_champion)
+    store = load_project().store
+    p = promote(store, name, version, force=force, reason=reason)
+    _refresh_cards(store, name, p.version, p.previous_champion)
     console.print(f"{name} v{p.version} is champion (was {'v' + p.previous_champion if p.previous_champion else 'none'}): {escape(p.reason)}")
 
 
@@ -128,6 +130,7 @@ def registry_rollback(name: str, reason: str = typer.Option("", "--reason", help
     """Give alias champion back to the previous champion (or the best earlier version)."""
     from ganpipe.tracking.model_registry import rollback
 
-    p = rollback(name, reason=reason)
-    _refresh_cards(name, p.version, p.previous_champion)
+    store = load_project().store
+    p = rollback(store, name, reason=reason)
+    _refresh_cards(store, name, p.version, p.previous_champion)
     console.print(f"{name}: champion rolled back from v{p.previous_champion} to v{p.version} ({escape(p.reason)})")

@@ -9,7 +9,7 @@ from typing import Any, Optional
 import typer
 from rich.table import Table
 
-from ganpipe.cli.common import SetOpt, _orchestrator, app, console, handle_errors
+from ganpipe.cli.common import SetOpt, _orchestrator, app, console, handle_errors, load_project
 from ganpipe.errors import GanpipeError
 
 pipeline_app = typer.Typer(help="Run the Prefect pipeline flow.", no_args_is_help=True)
@@ -25,11 +25,11 @@ def pipeline_run(
     """Run prepare -> train -> evaluate -> register as a Prefect flow."""
     from ganpipe.config import load_config
 
-    load_config(config, set_)  # fail fast on a bad config, before Prefect starts
+    project = load_project(load_config(config, set_))  # fail fast on a bad config, before Prefect starts
     api = _orchestrator()
     from flows.pipeline import pipeline_flow
 
-    summary = pipeline_flow(config_path=str(config), overrides=list(set_ or []), project=str(Path.cwd()))
+    summary = pipeline_flow(config_path=str(config), overrides=list(set_ or []), project=str(project.root))
     _print_summary(summary, api)
     if summary_json is not None:
         summary_json.parent.mkdir(parents=True, exist_ok=True)
@@ -49,6 +49,7 @@ def pipeline_serve(
     from ganpipe.config import load_config
 
     cfg = load_config(config, set_)
+    project = load_project(cfg)
     if (cron is None) == (interval is None):
         raise GanpipeError("give exactly one of --cron or --interval")
     if _orchestrator() is None:
@@ -58,7 +59,7 @@ def pipeline_serve(
         )
     from flows.pipeline import pipeline_flow
 
-    params = {"config_path": str(config.resolve()), "overrides": list(set_ or []), "project": str(Path.cwd())}
+    params = {"config_path": str(config.resolve()), "overrides": list(set_ or []), "project": str(project.root)}
     schedule = {"cron": cron} if cron else {"interval": interval}
     console.print(f"serving {cfg.name} ({cron or f'every {interval}s'}); Ctrl-C to stop")
     # limit=1: a scheduled run never overlaps the previous one (it waits instead).

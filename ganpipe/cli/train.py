@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ganpipe.cli.common import SetOpt, _orchestrator, _quiet_libs, app, console, handle_errors
+from ganpipe.cli.common import SetOpt, _orchestrator, _quiet_libs, app, console, handle_errors, load_project
 
 @app.command()
 @handle_errors
@@ -34,11 +34,12 @@ def train(
     from ganpipe.config import load_config
 
     cfg = load_config(config, set_)
+    project = load_project(cfg)
     if dry_run:
         console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
+        console.print(yaml.safe_dump({"where": project.describe()}, sort_keys=False))
         return
     _quiet_libs()
-    project = Path.cwd()
     prepared = stages.prepare_stage(cfg, project)
     trained = stages.train_stage(cfg, prepared, project)
     console.print(f"MLflow run id: {trained.run_id}")
@@ -57,12 +58,12 @@ def tune(
     from ganpipe.config import load_config
     from ganpipe.tune.space import load_sweep
 
-    load_config(config, set_)
+    project = load_project(load_config(config, set_))
     load_sweep(space)
     _orchestrator()
     from flows.sweep import sweep_flow
 
-    s = sweep_flow(config_path=str(config), space_path=str(space), overrides=list(set_ or []), project=str(Path.cwd()))
+    s = sweep_flow(config_path=str(config), space_path=str(space), overrides=list(set_ or []), project=str(project.root))
     t = Table("trial", "params", "status", "steps", s["metric"], title=f"sweep (MLflow parent run {s['parent_run_id']})")
     for r in s["trials"]:
         t.add_row(r["trial_id"], ", ".join(f"{k}={v}" for k, v in r["params"].items()), r["status"], str(r["steps"]), "" if r["metric"] is None else f"{r['metric']:.4g}")

@@ -18,11 +18,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
 from ganpipe.errors import DataError
+
+if TYPE_CHECKING:
+    from ganpipe.project import Project
 
 TEMPLATE = Path(__file__).resolve().parent.parent / "project_template"
 
@@ -51,11 +54,6 @@ def is_dvc_repo(project: Path) -> bool:
     return (project / ".dvc").is_dir() and (project / "dvc.yaml").is_file()
 
 
-def default_remote(project: Path) -> Path:
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
-    return base / "ganpipe" / "dvc-remote"  # content-addressed: safe to share between projects
-
-
 def _project_remote_config(project: Path) -> str:
     """The remote sections of the project's own DVC config files ('' when there are none)."""
     import re
@@ -70,20 +68,33 @@ def _project_remote_config(project: Path) -> str:
     return "\n".join(found)
 
 
-def ensure_remote(project: Path) -> None:
-    """A local default remote (in .dvc/config.local) when the project has none configured."""
-    if _project_remote_config(project):
+SHARED_REMOTE = "ganpipe-storage"  # the remote that storage.dvc_remote (or storage.root) names
+
+
+def ensure_remote(project: "Project") -> None:
+    """The DVC remote `dvc push` uses: the one the project's storage settings name (kept in
+    .dvc/config.local as the default), else the project's own DVC config, else a local
+    default remote."""
+    root = project.root
+    if project.dvc_remote_set:
+        if f"url = {project.dvc_remote}" in _project_remote_config(root):
+            return
+        if "://" not in project.dvc_remote:
+            Path(project.dvc_remote).mkdir(parents=True, exist_ok=True)
+        dvc(["remote", "add", "--local", "-f", "-d", SHARED_REMOTE, project.dvc_remote], root)
+        return
+    if _project_remote_config(root):
         return  # the project names a remote itself: no need to ask DVC (a subprocess) on every run
-    listed = dvc(["remote", "list"], project, check=False).stdout.strip()
+    listed = dvc(["remote", "list"], root, check=False).stdout.strip()
     if listed:
         return
-    path = default_remote(project)
-    path.mkdir(parents=True, exist_ok=True)
-    dvc(["remote", "add", "--local", "-d", "localcache", str(path)], project)
+    Path(project.dvc_remote).mkdir(parents=True, exist_ok=True)
+    dvc(["remote", "add", "--local", "-d", "localcache", project.dvc_remote], root)
 
 
-def init_project(project: Path) -> Path:
-    """Scaffold a ganpipe project: git + DVC repo, dvc.yaml, params.yaml, local remote."""
+def init_project(project: Path, settings: "Project | None" = None) -> Path:
+    """Scaffold a ganpipe project: git + DVC repo, dvc.yaml, params.yaml, DVC remote (the one
+    `settings` names; default: `Project.load(project)`)."""
     project.mkdir(parents=True, exist_ok=True)
     if not (project / ".git").exists():
         git(["init", "-q"], project)
@@ -96,9 +107,12 @@ def init_project(project: Path) -> Path:
         (project / "params.yaml").write_text("datasets: {}\n")
     gi = project / ".gitignore"
     lines = set(gi.read_text().splitlines()) if gi.exists() else set()
-    want = ["/mlflow.db", "/mlartifacts", "/.ganpipe", "/outputs"]
+    from ganpipe.project import STATE_DIR, Project
+
+    want = ["/mlflow.db", "/mlartifacts", f"/{STATE_DIR}", "/outputs"]
     gi.write_text("\n".join(sorted(lines | set(want))) + "\n")
-    ensure_remote(project)
+
+    ensure_remote(settings or Project.load(project))
     return project
 
 
@@ -137,11 +151,11 @@ def write_params(project: Path, key: str, cfg: Any) -> None:
 
 
 @contextlib.contextmanager
-def project_lock(project: Path, timeout: float = 1800):
+def project_lock(project: "Project", timeout: float = 1800):
     """Serialise DVC work between pipeline processes of one project (DVC's own lock fails fast)."""
-    lock_dir = project / ".ganpipe"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    with open(lock_dir / "dvc.lock", "w") as f:
+    lock = project.path("dvc.lock")
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "w") as f:
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -149,7 +163,7 @@ def project_lock(project: Path, timeout: float = 1800):
                 break
             except BlockingIOError:
                 if time.monotonic() > deadline:
-                    raise DataError(f"another ganpipe process has held the DVC lock of {project} for {timeout:.0f}s") from None
+                    raise DataError(f"another ganpipe process has held the DVC lock of {project.root} for {timeout:.0f}s") from None
                 time.sleep(0.5)
         try:
             yield
@@ -157,13 +171,14 @@ def project_lock(project: Path, timeout: float = 1800):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def prepare_with_dvc(project: Path, cfg: Any, push: bool = True) -> tuple[Path, bool]:
+def prepare_with_dvc(project: "Project", cfg: Any, push: bool = True) -> tuple[Path, bool]:
     """Run the prepare stage for one data set; returns (prepared folder, whether DVC re-ran it)."""
-    with project_lock(project.resolve()):
-        return _prepare_with_dvc(project.resolve(), cfg, push)
+    with project_lock(project):
+        return _prepare_with_dvc(project, cfg, push)
 
 
-def _prepare_with_dvc(project: Path, cfg: Any, push: bool) -> tuple[Path, bool]:
+def _prepare_with_dvc(proj: "Project", cfg: Any, push: bool) -> tuple[Path, bool]:
+    project = proj.root
     from ganpipe.data.sources import SOURCES, fetch, resolve
 
     _, user_path = resolve(cfg.source)
@@ -183,7 +198,7 @@ def _prepare_with_dvc(project: Path, cfg: Any, push: bool) -> tuple[Path, bool]:
     watched = [raw] if user_path is None else [user_path]
     if ":" not in cfg.source and SOURCES.get(cfg.source).materialize is None:
         watched = [project / "ganpipe-generated"]
-    state = _state_file(project, key)
+    state = proj.path("dvc-state", f"{key}.sha256")
     before = _signature(project, key, watched)
     if state.is_file() and state.read_text().strip() == before:
         # Nothing DVC looks at changed since it last added, reproduced and pushed this data
@@ -194,15 +209,11 @@ def _prepare_with_dvc(project: Path, cfg: Any, push: bool) -> tuple[Path, bool]:
     out = dvc(["repro", f"prepare@{key}"], project)
     reran = "Running stage" in out.stdout
     if push:
-        ensure_remote(project)
-    if push and _push(project):  # only a complete add + repro + push makes the next run skip DVC
+        ensure_remote(proj)
+    if push and _push(proj):  # only a complete add + repro + push makes the next run skip DVC
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_text(_signature(project, key, watched) + "\n")
     return project / "prepared" / key, reran
-
-
-def _state_file(project: Path, key: str) -> Path:
-    return project / ".ganpipe" / "dvc-state" / f"{key}.sha256"
 
 
 def _signature(project: Path, key: str, watched: list[Path]) -> str:
@@ -226,18 +237,19 @@ def _signature(project: Path, key: str, watched: list[Path]) -> str:
     return h.hexdigest()
 
 
-def _push(project: Path) -> bool:
+def _push(proj: "Project") -> bool:
     """`dvc push`, skipped when it already succeeded for the same data.dvc, dvc.lock and remote
     config (a re-run with unchanged inputs has nothing new to push). A failed push (remote
     unreachable) is not recorded, so the next run tries again. True when the data is pushed."""
     import hashlib
 
+    project = proj.root
     h = hashlib.sha256()
     for f in (project / "data.dvc", project / "dvc.lock"):
         h.update(f.read_bytes() if f.is_file() else b"-")
     h.update(_project_remote_config(project).encode())
     digest = h.hexdigest()
-    marker = project / ".ganpipe" / "dvc-pushed"
+    marker = proj.path("dvc-pushed")
     if marker.is_file() and marker.read_text().strip() == digest:
         return True
     if dvc(["push"], project, check=False).returncode == 0:

@@ -70,7 +70,7 @@ def interpolation_walk(sampler: Sampler, steps: int = 8, rows: int = 4, seed: in
     """rows x steps x C x H x W: each row walks (slerp) from one random z to another.
 
     Conditional samplers keep one label per row (class r mod K), so only z changes along a row.
-    Lay out with ganpipe.viz.image_grid(walk.flatten(0, 1), nrow=steps).
+    Lay out with ganpipe.evaluate.figures.image_grid(walk.flatten(0, 1), nrow=steps).
     """
     if steps < 2 or rows < 1:
         raise ValueError(f"need steps >= 2 and rows >= 1, got steps={steps}, rows={rows}")

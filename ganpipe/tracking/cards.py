@@ -1,6 +1,6 @@
-"""Model cards and evaluation figures: what a person needs to judge a registered generator.
+"""Model cards: what a person needs to judge a registered generator.
 
-`enrich_run` (evaluation stage) logs the figures and a first card to the run;
+`card_for_run` (evaluation stage, after the figures are logged) writes a first card to the run;
 `card_for_version` (registration stage, or later) writes the version's card, with its
 aliases, into the version description that the MLflow UI shows and into the run's artifacts.
 Each metric is listed beside its real-vs-real floor or reference, its extractor and sample
@@ -15,23 +15,14 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
-import numpy as np
-from PIL import Image
-
-from ganpipe.errors import GanpipeError
-from ganpipe.evaluate import latent, plots
-from ganpipe.catalog import Catalog
-from ganpipe.tracking.runs import client
-from ganpipe.viz import image_grid
+from ganpipe.tracking.store import TrackingStore
 
 log = logging.getLogger("ganpipe")
 
 CARD_PATH = "card/model_card.md"
 MAX_DESCRIPTION = 4900  # the SQL stores cap a version description at 5000 characters
-TRUNCATIONS = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
-SWEEP_SAMPLES = 500
 ORIGINAL_TAG = "card.description"
 PROGRESS_ENV = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
 CONFIG_KEYS = (
@@ -39,119 +30,6 @@ CONFIG_KEYS = (
     "loss.name", "loss.n_critic", "optim.lr_g", "optim.lr_d", "train.steps", "train.batch_size",
     "train.num_workers", "eval.metrics", "eval.num_samples", "registry.gate_metric", "registry.mode",
 )  # fmt: skip
-
-Artifacts = dict[str, Any]  # artifact path -> matplotlib Figure | HxW(xC) uint8 array | dict (JSON)
-FigureFn = Callable[[Any, Any, plots.History], Artifacts]
-FIGURES: Catalog[FigureFn] = Catalog("evaluation figure")
-
-
-# ------------------------------------------------------------------------------- figures
-
-
-def _grid(images: Any, nrow: int) -> np.ndarray:
-    return image_grid(images, nrow=nrow, upscale=max(1, 64 // images.shape[-1]))
-
-
-@FIGURES.register("interpolation")
-def _interpolation(sampler: Any, ctx: Any, history: plots.History) -> Artifacts:
-    if not sampler.spec.get("z_dim") or sampler.output_kind != "images":
-        return {}
-    walk = latent.interpolation_walk(sampler, steps=10, rows=min(8, max(4, sampler.num_classes)), seed=ctx.seed)
-    return {"eval/interpolation.png": _grid(walk.flatten(0, 1), nrow=walk.shape[1])}
-
-
-@FIGURES.register("class_grid")
-def _class_grid(sampler: Any, ctx: Any, history: plots.History) -> Artifacts:
-    if not sampler.num_classes or sampler.output_kind != "images":
-        return {}
-    grid = latent.class_grid(sampler, per_class=10, seed=ctx.seed)
-    return {"eval/class_grid.png": _grid(grid.flatten(0, 1), nrow=grid.shape[1])}
-
-
-@FIGURES.register("truncation_sweep")
-def _truncation(sampler: Any, ctx: Any, history: plots.History) -> Artifacts:
-    if not latent.accepts(sampler, "truncation") or not ctx.manifest.get("num_classes"):
-        return {}
-    from dataclasses import replace
-
-    small = replace(ctx, num_samples=min(ctx.num_samples, SWEEP_SAMPLES))
-    rows = latent.truncation_sweep(sampler, list(TRUNCATIONS), small)
-    return {"eval/truncation_sweep.png": plots.truncation_sweep(rows), "eval/truncation_sweep.json": {"rows": rows, "n": small.num_samples}}
-
-
-def _paired_rows(sampler: Any, held: dict[str, Any], n: int, seed: int) -> list[Any]:
-    x, y = held["image"][:n], held["target"][:n]
-    return [x, sampler.generate(n, seed=seed, inputs=x), y]  # input, output, target
-
-
-def _unpaired_rows(sampler: Any, held: dict[str, Any], n: int, seed: int) -> list[Any]:
-    x = held["image"][:n]
-    out = sampler.generate(n, seed=seed, inputs=x, direction="AtoB")
-    return [x, out, sampler.generate(n, seed=seed, inputs=out, direction="BtoA")]  # input, output, cycle
-
-
-TRIPLETS: dict[str, Callable[..., list[Any]]] = {"paired": _paired_rows, "unpaired": _unpaired_rows}
-
-
-@FIGURES.register("triplets")
-def _triplets(sampler: Any, ctx: Any, history: plots.History) -> Artifacts:
-    make = TRIPLETS.get(ctx.manifest.get("kind", ""))
-    if make is None:
-        return {}
-    n = min(8, len(ctx.heldout["image"]))
-    cols = make(sampler, ctx.heldout, n, ctx.seed)
-    channels = max(c.shape[1] for c in cols)
-    cols = [c.expand(-1, channels, -1, -1) if c.shape[1] == 1 else c for c in cols]
-    import torch
-
-    rows = torch.stack(cols, dim=1).flatten(0, 1)  # n x 3 triplets, one per grid row
-    return {"eval/triplets.png": _grid(rows, nrow=3)}
-
-
-@FIGURES.register("losses")
-def _losses(sampler: Any, ctx: Any, history: plots.History) -> Artifacts:
-    return {"plots/losses.png": plots.curves(history, "training curves")} if history else {}
-
-
-def _write(root: Path, path: str, obj: Any) -> None:
-    target = root / path
-    target.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(obj, dict):
-        target.write_text(json.dumps(obj, indent=2))
-    elif isinstance(obj, np.ndarray):
-        Image.fromarray(obj).save(target)
-    else:
-        target.write_bytes(plots.to_png(obj))
-
-
-def log_eval_figures(run_id: str, sampler: Any, ctx: Any, metric_history: plots.History) -> dict[str, str]:
-    """Make every applicable figure and log them in one upload; returns {figure: artifact path}.
-
-    Figures are extras: one that fails is logged as a warning and skipped, never failing
-    an evaluation that already produced its metrics.
-    """
-    made: dict[str, str] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for name in FIGURES:
-            try:
-                artifacts = FIGURES.get(name)(sampler, ctx, metric_history)
-            except Exception as e:
-                log.warning("figure %s skipped: %s: %s", name, type(e).__name__, e, exc_info=not isinstance(e, GanpipeError))
-                continue
-            for path, obj in artifacts.items():
-                _write(Path(tmp), path, obj)
-                made[name if path.endswith(".png") else f"{name}.json"] = path
-        if made:
-            client().log_artifacts(run_id, tmp)
-    return made
-
-
-def training_history(run_id: str) -> plots.History:
-    """{key: [(step, value)]} for the run's training metrics (eval.*, time.* and system metrics left out)."""
-    c = client()
-    keys = [k for k in c.get_run(run_id).data.metrics if not k.startswith(("eval.", "system/", "time."))]
-    return {k: [(m.step, m.value) for m in c.get_metric_history(run_id, k)] for k in sorted(keys)}
-
 
 # ---------------------------------------------------------------------------------- cards
 
@@ -245,9 +123,9 @@ def _quiet_downloads() -> Iterator[None]:
             os.environ[PROGRESS_ENV] = old
 
 
-def _eval_record(run_id: str) -> tuple[dict[str, float], dict[str, Any]]:
+def _eval_record(store: TrackingStore, run_id: str) -> tuple[dict[str, float], dict[str, Any]]:
     """(values, info) from the run's eval/metrics.json, else its eval.* metrics."""
-    c = client()
+    c = store.client()
     try:
         with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
             rec = json.loads(Path(c.download_artifacts(run_id, "eval/metrics.json", tmp)).read_text())
@@ -257,8 +135,8 @@ def _eval_record(run_id: str) -> tuple[dict[str, float], dict[str, Any]]:
         return {k[len("eval.") :]: v for k, v in metrics.items() if k.startswith("eval.")}, {}
 
 
-def _figure_paths(run_id: str) -> dict[str, str]:
-    c = client()
+def _figure_paths(store: TrackingStore, run_id: str) -> dict[str, str]:
+    c = store.client()
     out = {}
     for folder in ("eval", "plots"):
         for a in c.list_artifacts(run_id, folder):
@@ -271,8 +149,8 @@ def _figure_paths(run_id: str) -> dict[str, str]:
 VERSION_TAGS = {"family": "family", "loss": "loss", "dataset": "dataset", "data.dvc_md5": "data_version", "data.fingerprint": "data_fingerprint"}
 
 
-def _card_for_run(run_id: str, values: dict[str, float], info: dict[str, Any], version_tags: dict[str, str] | None = None, **extra: Any) -> str:
-    r = client().get_run(run_id)
+def _card_for_run(store: TrackingStore, run_id: str, values: dict[str, float], info: dict[str, Any], version_tags: dict[str, str] | None = None, **extra: Any) -> str:
+    r = store.client().get_run(run_id)
     params = r.data.params
     fallback = {k: (version_tags or {}).get(v, "") for k, v in VERSION_TAGS.items()}
     tags = {**{k: v for k, v in fallback.items() if v}, **r.data.tags}
@@ -290,26 +168,26 @@ def _card_for_run(run_id: str, values: dict[str, float], info: dict[str, Any], v
         config=params,
         values=values,
         info=info,
-        artifacts=_figure_paths(run_id),
+        artifacts=_figure_paths(store, run_id),
         run_id=run_id,
         **extra,
     )
 
 
-def enrich_run(run_id: str, sampler: Any, ctx: Any, values: dict[str, float], info: dict[str, Any]) -> dict[str, str]:
-    """Evaluation stage: log figures and a first model card to the run; returns artifact paths."""
-    paths = log_eval_figures(run_id, sampler, ctx, training_history(run_id))
-    name = client().get_run(run_id).data.tags.get("mlflow.runName", run_id)
-    client().log_text(run_id, _card_for_run(run_id, values, info, name=name, version=None), CARD_PATH)
-    return {**paths, "card": CARD_PATH}
+def card_for_run(store: TrackingStore, run_id: str, values: dict[str, float], info: dict[str, Any]) -> str:
+    """Evaluation stage: the run's first card (no version yet), logged beside its figures."""
+    name = store.client().get_run(run_id).data.tags.get("mlflow.runName", run_id)
+    card = _card_for_run(store, run_id, values, info, name=name, version=None)
+    store.client().log_text(run_id, card, CARD_PATH)
+    return card
 
 
-def card_for_version(name: str, version: str) -> str:
+def card_for_version(store: TrackingStore, name: str, version: str) -> str:
     """Registration stage: the version's card, set as its description and logged to its run."""
-    c = client()
+    c = store.client()
     mv = c.get_model_version(name, str(version))
     aliases = [a for a, v in (c.get_registered_model(name).aliases or {}).items() if str(v) == str(mv.version)]
-    values, info = _eval_record(mv.run_id)
+    values, info = _eval_record(store, mv.run_id)
     if not values:
         values = {k[len("metric.") :]: float(v) for k, v in mv.tags.items() if k.startswith("metric.")}
     gate = (mv.tags["gate.metric"], mv.tags.get("gate.mode", "min")) if "gate.metric" in mv.tags else None
@@ -317,7 +195,7 @@ def card_for_version(name: str, version: str) -> str:
     if original is None:  # first card: keep the registration description, the card replaces it
         original = mv.description or ""
         c.set_model_version_tag(name, str(mv.version), ORIGINAL_TAG, original[:4900])
-    card = _card_for_run(mv.run_id, values, info, mv.tags, name=name, version=str(mv.version), aliases=sorted(aliases), gate=gate, description=original)
+    card = _card_for_run(store, mv.run_id, values, info, mv.tags, name=name, version=str(mv.version), aliases=sorted(aliases), gate=gate, description=original)
     c.log_text(mv.run_id, card, CARD_PATH)
     short = card if len(card) <= MAX_DESCRIPTION else card[: MAX_DESCRIPTION - 80].rsplit("\n", 1)[0] + f"\n\n(cut here; full card: `runs:/{mv.run_id}/{CARD_PATH}`)"
     c.update_model_version(name, str(mv.version), description=short)

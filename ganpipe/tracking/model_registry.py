@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from ganpipe.errors import GanpipeError
-from ganpipe.tracking.runs import client
+from ganpipe.tracking.store import TrackingStore
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -36,9 +36,9 @@ def _metric_of(version: Any, metric: str) -> float | None:
     return float(v) if v is not None else None
 
 
-def champion(name: str) -> Any | None:
+def champion(store: TrackingStore, name: str) -> Any | None:
     try:
-        return client().get_model_version_by_alias(name, CHAMPION)
+        return store.client().get_model_version_by_alias(name, CHAMPION)
     except Exception:
         return None
 
@@ -49,14 +49,14 @@ def better(new: float, old: float | None, mode: str) -> bool:
     return new < old if mode == "min" else new > old
 
 
-def record_alias(name: str, version: str, alias: str, why: str) -> None:
-    client().set_registered_model_alias(name, alias, version)
-    record_history(name, version, f"-> {alias} ({why})")
+def record_alias(store: TrackingStore, name: str, version: str, alias: str, why: str) -> None:
+    store.client().set_registered_model_alias(name, alias, version)
+    record_history(store, name, version, f"-> {alias} ({why})")
 
 
-def record_history(name: str, version: str, event: str) -> None:
+def record_history(store: TrackingStore, name: str, version: str, event: str) -> None:
     """Append 'when who: event' to the version's alias_history tag."""
-    c = client()
+    c = store.client()
     who = getpass.getuser()
     when = datetime.now(timezone.utc).isoformat(timespec="seconds")
     mv = c.get_model_version(name, version)
@@ -66,6 +66,7 @@ def record_history(name: str, version: str, event: str) -> None:
 
 
 def register(
+    store: TrackingStore,
     name: str,
     model_uri: str,
     run_id: str,
@@ -76,38 +77,34 @@ def register(
     description: str = "",
 ) -> Registration:
     """Register `model_uri` as a new version of `name` and apply the promotion gate."""
-    import mlflow
-
-    from ganpipe.tracking.store import tracking_uri
-
     if gate_metric not in metrics:
         raise GanpipeError(f"gate metric {gate_metric!r} was not computed (have: {', '.join(sorted(metrics))})", hint="add it to eval.metrics")
-    c = client()
+    c = store.client()
     try:
         c.get_registered_model(name)
     except Exception:
         c.create_registered_model(name, description=f"ganpipe generator: {name}")
-    mlflow.set_tracking_uri(tracking_uri())
     all_tags = {**tags, **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}, "gate.metric": gate_metric, "gate.mode": mode}
-    mv = c.create_model_version(name, model_uri, run_id=run_id, tags=all_tags, description=description)
+    with store.active():  # a models:/ or runs:/ source is resolved against the fluent API's store
+        mv = c.create_model_version(name, model_uri, run_id=run_id, tags=all_tags, description=description)
     new = float(metrics[gate_metric])
-    champ = champion(name)
+    champ = champion(store, name)
     old = _metric_of(champ, gate_metric) if champ else None
     if better(new, old, mode):
         alias = CHAMPION
         why = f"{gate_metric}={new:.4g} " + (f"beats v{champ.version} ({old:.4g})" if champ else "first version")
         if champ is not None:
-            record_history(name, champ.version, f"lost {CHAMPION} to v{mv.version}")
+            record_history(store, name, champ.version, f"lost {CHAMPION} to v{mv.version}")
     else:
         alias = CHALLENGER
         why = f"{gate_metric}={new:.4g} does not beat champion v{champ.version} ({old:.4g})"
-    record_alias(name, mv.version, alias, f"gate: {why}")
+    record_alias(store, name, mv.version, alias, f"gate: {why}")
     return Registration(name, str(mv.version), alias, new, str(champ.version) if champ else None, old, why)
 
 
-def list_models() -> list[dict[str, Any]]:
+def list_models(store: TrackingStore) -> list[dict[str, Any]]:
     """Registered ganpipe models with their versions, aliases and metrics."""
-    c = client()
+    c = store.client()
     out = []
     for rm in c.search_registered_models():
         aliases: dict[str, list[str]] = {}
@@ -152,41 +149,41 @@ class Promotion:
     reason: str
 
 
-def get_version(name: str, version: str | int) -> Any:
+def get_version(store: TrackingStore, name: str, version: str | int) -> Any:
     try:
-        return client().get_model_version(name, str(version))
+        return store.client().get_model_version(name, str(version))
     except Exception:
         raise GanpipeError(f"model {name!r} has no version {version}", hint="see the versions with `ganpipe registry show NAME`") from None
 
 
-def resolve_version(model_uri: str) -> Any:
+def resolve_version(store: TrackingStore, model_uri: str) -> Any:
     """The registry version behind models:/NAME/VERSION or models:/NAME@ALIAS."""
     m = re.fullmatch(r"models:/([^/@]+)(?:/(\d+)|@([\w-]+))", model_uri.strip())
     if not m:
         raise GanpipeError(f"not a registry model URI: {model_uri!r}", hint="use models:/NAME/VERSION or models:/NAME@champion")
     name, version, alias = m.groups()
     if version:
-        return get_version(name, version)
+        return get_version(store, name, version)
     try:
-        return client().get_model_version_by_alias(name, alias)
+        return store.client().get_model_version_by_alias(name, alias)
     except Exception:
         raise GanpipeError(f"model {name!r} has no alias {alias!r}", hint="see the aliases with `ganpipe registry show NAME`") from None
 
 
-def _aliases(name: str) -> dict[str, list[str]]:
+def _aliases(store: TrackingStore, name: str) -> dict[str, list[str]]:
     """version -> its aliases."""
     out: dict[str, list[str]] = {}
-    for alias, v in (client().get_registered_model(name).aliases or {}).items():
+    for alias, v in (store.client().get_registered_model(name).aliases or {}).items():
         out.setdefault(str(v), []).append(alias)
     return out
 
 
-def _versions(name: str) -> list[Any]:
+def _versions(store: TrackingStore, name: str) -> list[Any]:
     try:
-        client().get_registered_model(name)
+        store.client().get_registered_model(name)
     except Exception:
         raise GanpipeError(f"no registered model {name!r}", hint="see the names with `ganpipe registry list`") from None
-    return sorted(client().search_model_versions(f"name = '{name}'"), key=lambda mv: int(mv.version))
+    return sorted(store.client().search_model_versions(f"name = '{name}'"), key=lambda mv: int(mv.version))
 
 
 def _history(mv: Any) -> list[dict[str, str]]:
@@ -213,11 +210,11 @@ def metrics_with_floors(metrics: dict[str, float]) -> list[tuple[str, float, flo
     return rows
 
 
-def show(name: str) -> dict[str, Any]:
+def show(store: TrackingStore, name: str) -> dict[str, Any]:
     """Everything about one model: versions with metrics, floors, aliases and tags, the alias
     history of all versions in time order, and the champion's (else the latest) card."""
-    versions = _versions(name)
-    aliases = _aliases(name)
+    versions = _versions(store, name)
+    aliases = _aliases(store, name)
     hidden = ("alias_history", "card.description")
     rows = [
         {
@@ -240,10 +237,10 @@ def _direction(metric: str, gate_metric: str | None, mode: str) -> str | None:
     return mode if metric == gate_metric else DIRECTIONS.get(metric)
 
 
-def compare(name: str, v1: str, v2: str) -> dict[str, Any]:
+def compare(store: TrackingStore, name: str, v1: str, v2: str) -> dict[str, Any]:
     """Metric-by-metric comparison; `better` names the better version where a direction is known
     (the gate mode for the gate metric, the usual direction for the others)."""
-    a, b = get_version(name, v1), get_version(name, v2)
+    a, b = get_version(store, name, v1), get_version(store, name, v2)
     gate_metric = b.tags.get("gate.metric") or a.tags.get("gate.metric")
     mode = b.tags.get("gate.mode") or a.tags.get("gate.mode") or "min"
     ma, mb = metric_values(a), metric_values(b)
@@ -258,23 +255,23 @@ def compare(name: str, v1: str, v2: str) -> dict[str, Any]:
     return {"name": name, "a": str(a.version), "b": str(b.version), "gate_metric": gate_metric, "mode": mode, "rows": rows}
 
 
-def _hand_over(name: str, old: Any | None, new_version: str, why: str) -> None:
+def _hand_over(store: TrackingStore, name: str, old: Any | None, new_version: str, why: str) -> None:
     """Move `champion` to new_version; the loser and the winner both record the move."""
     if old is not None:
-        record_history(name, str(old.version), f"lost {CHAMPION} to v{new_version} ({why})")
-    if CHALLENGER in _aliases(name).get(str(new_version), []):
-        client().delete_registered_model_alias(name, CHALLENGER)
+        record_history(store, name, str(old.version), f"lost {CHAMPION} to v{new_version} ({why})")
+    if CHALLENGER in _aliases(store, name).get(str(new_version), []):
+        store.client().delete_registered_model_alias(name, CHALLENGER)
         why += f"; {CHALLENGER} alias cleared"
-    record_alias(name, str(new_version), CHAMPION, why)
+    record_alias(store, name, str(new_version), CHAMPION, why)
 
 
-def promote(name: str, version: str, force: bool = False, reason: str = "") -> Promotion:
+def promote(store: TrackingStore, name: str, version: str, force: bool = False, reason: str = "") -> Promotion:
     """Make `version` the champion if it beats the current one on the gate metric.
 
     With force it is promoted anyway, but only with a reason: the history must say why.
     """
-    mv = get_version(name, version)
-    champ = champion(name)
+    mv = get_version(store, name, version)
+    champ = champion(store, name)
     if champ is not None and str(champ.version) == str(mv.version):
         raise GanpipeError(f"v{mv.version} is already the {CHAMPION} of {name}")
     if force and not reason.strip():
@@ -293,17 +290,17 @@ def promote(name: str, version: str, force: bool = False, reason: str = "") -> P
     if not ok and not force:
         raise GanpipeError(f"gate refused v{mv.version} of {name}: {verdict}", hint="pass --force --reason '...' to promote anyway")
     why = f"promote: {verdict}" + ("" if ok else ", forced") + (f"; reason: {reason.strip()}" if reason.strip() else "")
-    _hand_over(name, champ, str(mv.version), why)
+    _hand_over(store, name, champ, str(mv.version), why)
     return Promotion(name, str(mv.version), str(champ.version) if champ else None, why)
 
 
-def previous_champion(name: str, current: str) -> str | None:
+def previous_champion(store: TrackingStore, name: str, current: str) -> str | None:
     """The version that lost `champion` to `current` most recently, by the alias history.
 
     Moves made by a rollback are skipped, so repeated rollbacks walk further back.
     """
     found = []
-    for mv in _versions(name):
+    for mv in _versions(store, name):
         if str(mv.version) == str(current):
             continue
         for h in _history(mv):
@@ -313,24 +310,24 @@ def previous_champion(name: str, current: str) -> str | None:
     return str(max(found)[1]) if found else None
 
 
-def _best_earlier(name: str, current: Any) -> str | None:
+def _best_earlier(store: TrackingStore, name: str, current: Any) -> str | None:
     metric, mode = current.tags.get("gate.metric"), current.tags.get("gate.mode", "min")
-    scored = [(float(mv.tags[f"metric.{metric}"]), int(mv.version)) for mv in _versions(name) if int(mv.version) < int(current.version) and f"metric.{metric}" in mv.tags]
+    scored = [(float(mv.tags[f"metric.{metric}"]), int(mv.version)) for mv in _versions(store, name) if int(mv.version) < int(current.version) and f"metric.{metric}" in mv.tags]
     if not scored:
         return None
     return str((min(scored) if mode == "min" else max(scored))[1])
 
 
-def rollback(name: str, reason: str = "") -> Promotion:
+def rollback(store: TrackingStore, name: str, reason: str = "") -> Promotion:
     """Give `champion` back to the previous champion (alias history), else the best earlier version."""
-    champ = champion(name)
+    champ = champion(store, name)
     if champ is None:
         raise GanpipeError(f"model {name!r} has no {CHAMPION} to roll back", hint="promote a version first")
-    target, how = previous_champion(name, champ.version), "previous champion"
+    target, how = previous_champion(store, name, champ.version), "previous champion"
     if target is None:
-        target, how = _best_earlier(name, champ), "best earlier version on the gate metric"
+        target, how = _best_earlier(store, name, champ), "best earlier version on the gate metric"
     if target is None:
         raise GanpipeError(f"no earlier version of {name} to roll back to from v{champ.version}")
     why = f"rollback from v{champ.version} to {how} v{target}" + (f"; reason: {reason.strip()}" if reason.strip() else "")
-    _hand_over(name, champ, target, why)
+    _hand_over(store, name, champ, target, why)
     return Promotion(name, target, str(champ.version), why)

@@ -16,13 +16,12 @@ MAX_SAMPLES = 100_000
 MODEL_CODE = Path(__file__).with_name("generator_model.py")
 
 
-def log_generator(run_id: str, checkpoint_dir: str | Path, name: str = "generator") -> str:
+def log_generator(store: Any, run_id: str, checkpoint_dir: str | Path, name: str = "generator") -> str:
     """Log the checkpoint's exported generator as an MLflow model under `run_id`; returns its URI."""
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, DataType, Schema, TensorSpec
     from mlflow.types.schema import Array
 
-    from ganpipe.tracking.store import tracking_uri
     from ganpipe.train.checkpoint import verify
 
     ck = Path(checkpoint_dir)
@@ -44,8 +43,7 @@ def log_generator(run_id: str, checkpoint_dir: str | Path, name: str = "generato
     if SAMPLERS.get(spec["family"]).needs_inputs:  # translators need an input image
         size = int(spec.get("in_channels", spec.get("channels", 1))) * int(spec["image_size"]) ** 2
         example["inputs"] = [[0.0] * size]
-    mlflow.set_tracking_uri(tracking_uri())
-    with mlflow.start_run(run_id=run_id), warnings.catch_warnings():
+    with store.active(), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
         warnings.simplefilter("ignore")
         info = mlflow.pyfunc.log_model(
             name=name,
@@ -58,14 +56,14 @@ def log_generator(run_id: str, checkpoint_dir: str | Path, name: str = "generato
     return info.model_uri
 
 
-def load_sampler(model_uri: str) -> Any:
+def load_sampler(store: Any, model_uri: str) -> Any:
     """The `Sampler` behind a model URI such as models:/NAME@champion."""
     from ganpipe.errors import GanpipeError
-    from ganpipe.tracking.store import mask, tracking_uri
+    from ganpipe.tracking.store import mask
 
-    mlflow.set_tracking_uri(tracking_uri())
     try:
-        model = mlflow.pyfunc.load_model(model_uri)
+        with store.active():
+            model = mlflow.pyfunc.load_model(model_uri)
     except Exception as e:
-        raise GanpipeError(f"cannot load model {model_uri!r} from {mask(tracking_uri())}: {mask(str(e))[:200]}", hint="check the name and alias with `ganpipe registry list`") from None
+        raise GanpipeError(f"cannot load model {model_uri!r} from {mask(store.uri)}: {mask(str(e))[:200]}", hint="check the name and alias with `ganpipe registry list`") from None
     return model.unwrap_python_model().sampler

@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
-from ganpipe.tracking.store import artifact_root, mask, tracking_uri
-
-
-def client():
-    from mlflow.tracking import MlflowClient
-
-    return MlflowClient(tracking_uri())
+from ganpipe.tracking.store import TrackingStore, mask
 
 
 def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
@@ -25,21 +20,21 @@ def flatten(d: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-def ensure_experiment(name: str) -> str:
-    c = client()
+def ensure_experiment(store: TrackingStore, name: str) -> str:
+    c = store.client()
     exp = c.get_experiment_by_name(name)
     if exp is not None:
         return exp.experiment_id
-    return c.create_experiment(name, artifact_location=artifact_root())
+    return c.create_experiment(name, artifact_location=store.artifact_location)
 
 
-def start_run(experiment: str, run_name: str, config: dict[str, Any], tags: dict[str, str]) -> str:
+def start_run(store: TrackingStore, experiment: str, run_name: str, config: dict[str, Any], tags: dict[str, str]) -> str:
     """Create a run (not left active in this process) and log params, config and tags."""
     import yaml
     from mlflow.entities import Param, RunTag
 
-    c = client()
-    exp_id = ensure_experiment(experiment)
+    c = store.client()
+    exp_id = ensure_experiment(store, experiment)
     run = c.create_run(exp_id, run_name=run_name, tags=tags)
     rid = run.info.run_id
     params = [Param(k, v) for k, v in flatten(config).items()]
@@ -49,9 +44,9 @@ def start_run(experiment: str, run_name: str, config: dict[str, Any], tags: dict
     return rid
 
 
-def find_run(experiment: str, run_name: str, data_fingerprint: str) -> str | None:
+def find_run(store: TrackingStore, experiment: str, run_name: str, data_fingerprint: str) -> str | None:
     """A finished run of this config on this data (used to skip completed stages)."""
-    c = client()
+    c = store.client()
     exp = c.get_experiment_by_name(experiment)
     if exp is None:
         return None
@@ -70,38 +65,52 @@ def find_run(experiment: str, run_name: str, data_fingerprint: str) -> str | Non
     return None
 
 
-def set_tags(run_id: str, tags: dict[str, str]) -> None:
-    c = client()
+def set_tags(store: TrackingStore, run_id: str, tags: dict[str, str]) -> None:
+    c = store.client()
     for k, v in tags.items():
         c.set_tag(run_id, k, v)
 
 
-def log_metrics(run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
+def log_metrics(store: TrackingStore, run_id: str, metrics: dict[str, float], step: int | None = None) -> None:
     import time
 
     from mlflow.entities import Metric
 
     ts = int(time.time() * 1000)
-    client().log_batch(run_id, metrics=[Metric(k, float(v), ts, step or 0) for k, v in metrics.items()])
+    store.client().log_batch(run_id, metrics=[Metric(k, float(v), ts, step or 0) for k, v in metrics.items()])
 
 
-def log_dict(run_id: str, data: dict[str, Any], path: str) -> None:
-    client().log_dict(run_id, data, path)
+def log_dict(store: TrackingStore, run_id: str, data: dict[str, Any], path: str) -> None:
+    store.client().log_dict(run_id, data, path)
 
 
-def log_image(run_id: str, image: Any, path: str) -> None:
-    client().log_image(run_id, image, artifact_file=path)
+def log_image(store: TrackingStore, run_id: str, image: Any, path: str) -> None:
+    store.client().log_image(run_id, image, artifact_file=path)
 
 
-def log_artifact(run_id: str, local: str | Path, artifact_path: str | None = None) -> None:
-    client().log_artifact(run_id, str(local), artifact_path)
+def log_artifact(store: TrackingStore, run_id: str, local: str | Path, artifact_path: str | None = None) -> None:
+    store.client().log_artifact(run_id, str(local), artifact_path)
 
 
-def end_run(run_id: str, status: str = "FINISHED") -> None:
-    client().set_terminated(run_id, status=status)
+def end_run(store: TrackingStore, run_id: str, status: str = "FINISHED") -> None:
+    store.client().set_terminated(run_id, status=status)
 
 
-def run_url(run_id: str) -> str:
+def run_url(store: TrackingStore, run_id: str) -> str:
     """A link a user can open in the MLflow UI (`ganpipe ui`)."""
-    r = client().get_run(run_id)
+    r = store.client().get_run(run_id)
     return f"http://127.0.0.1:5000/#/experiments/{r.info.experiment_id}/runs/{run_id}"
+
+
+@contextlib.contextmanager
+def lifecycle(store: TrackingStore, run_id: str, status_tag: str = "ganpipe.train_status") -> Iterator[None]:
+    """A training run's states in one place: RUNNING while the block runs; FAILED (with the
+    reason in `ganpipe.failure`, and the MLflow run ended FAILED) if it raises; the caller sets
+    FINISHED with what it produced, since only it knows the checkpoint."""
+    set_tags(store, run_id, {status_tag: "RUNNING"})
+    try:
+        yield
+    except BaseException as e:
+        set_tags(store, run_id, {status_tag: "FAILED", "ganpipe.failure": mask(str(e) or type(e).__name__)[:4000]})
+        end_run(store, run_id, "FAILED")
+        raise

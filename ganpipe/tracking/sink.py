@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ganpipe.viz import image_grid
+from ganpipe.evaluate.figures import image_grid
 
 log = logging.getLogger(__name__)
 

@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from ganpipe.config import PipelineConfig
 from ganpipe.errors import TrainingError
+from ganpipe.project import Project
 from ganpipe.train import host
 
 
@@ -129,30 +130,26 @@ def start_retry_limit(wait_s: int) -> int:
     return max(0, math.ceil(wait_s / per_attempt) - 1)
 
 
-def storage_path(cfg: PipelineConfig, project: Path) -> str:
-    s = cfg.train.storage
-    if "://" in s:
-        return s
-    p = Path(s)
-    return str((p if p.is_absolute() else project / p).resolve())
-
-
 def fit(
     cfg: PipelineConfig,
     data_dir: Path,
-    project: Path,
-    tracking: dict[str, Any] | None = None,
+    project: Project,
+    run_id: str | None = None,
     callbacks: list[Any] | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> FitResult:
-    """`on_step`: called by rank 0 after every step (pickled to the worker; benchmarks use it to
-    follow a run's progress from outside)."""
+    """Train `cfg` on `data_dir` with Ray Train, checkpoints in the project's runs storage.
+
+    `run_id`: the MLflow run rank 0 logs to (None: no tracking). `on_step`: called by rank 0
+    after every step (pickled to the worker; benchmarks use it to follow a run from outside)."""
     from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
     from ganpipe.train.loop import train_loop_per_worker
 
     ensure_ray()
     use_gpu = resolve_gpu(cfg)
-    storage = storage_path(cfg, project)
+    storage = project.runs_storage
+    run_dir = project.run_dir(cfg.run_name)  # None on remote storage
+    tracking = None if run_id is None else {"tracking_uri": project.tracking_uri, "run_id": run_id, "spool_dir": str(project.spool)}
     datasets = None
     if cfg.train.loader == "stream":  # Ray Data reads the shards on the cluster and splits them over the workers
         from ganpipe.data.streaming import parquet_dataset
@@ -166,9 +163,9 @@ def fit(
             "tracking": tracking,
             "on_step": on_step,
             "malloc_tuning": host.wanted(),
-            "cache_dir": str((project / ".ganpipe" / "cache").resolve()),
-            "placement_dir": None if "://" in storage else str(Path(storage) / cfg.run_name / "placement"),
-            "run_dir": None if "://" in storage else str(Path(storage) / cfg.run_name),  # resume from the newest verified checkpoint
+            "cache_dir": str(project.cache),
+            "placement_dir": None if run_dir is None else str(run_dir / "placement"),
+            "run_dir": None if run_dir is None else str(run_dir),  # resume from the newest verified checkpoint
         },
         datasets=datasets,
         scaling_config=ScalingConfig(

@@ -17,6 +17,7 @@ from typing import Any
 
 from ganpipe.config import PipelineConfig
 from ganpipe.errors import GanpipeError
+from ganpipe.project import Project
 from ganpipe.tune.space import SweepConfig, to_tune, trial_config, validate
 
 
@@ -46,18 +47,12 @@ class SweepResult:
         return sum(r.steps for r in self.rows)
 
 
-def _env(project: Path, tracking_uri: str) -> None:
-    """Trial processes start elsewhere: point them at the project's tracking store."""
-    os.environ["MLFLOW_TRACKING_URI"] = tracking_uri
-    os.environ["GANPIPE_PROJECT"] = str(project)
-
-
-def _child_run(cfg: PipelineConfig, parent: str, params: dict[str, Any], trial_id: str) -> str:
+def _child_run(store: Any, cfg: PipelineConfig, parent: str, params: dict[str, Any], trial_id: str) -> str:
     from ganpipe.tracking import runs
 
     tags = {"mlflow.parentRunId": parent, "ganpipe.trial_id": trial_id, "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
-    rid = runs.start_run(cfg.experiment, f"{cfg.run_name}-{trial_id}", cfg.to_dict(), tags)
-    runs.set_tags(rid, {f"trial.{k}": str(v) for k, v in params.items()})
+    rid = runs.start_run(store, cfg.experiment, f"{cfg.run_name}-{trial_id}", cfg.to_dict(), tags)
+    runs.set_tags(store, rid, {f"trial.{k}": str(v) for k, v in params.items()})
     return rid
 
 
@@ -69,20 +64,16 @@ def train_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     from ganpipe.tracking import runs
     from ganpipe.train.driver import fit
 
-    _env(Path(ctx["project"]), ctx["tracking_uri"])
+    project = Project.from_dict(ctx["project"])
+    store = project.store
     sweep = SweepConfig.model_validate(ctx["sweep"])
     cfg = trial_config(ctx["base"], sweep, params)  # a ConfigError fails the trial with its reason
     trial_id = tune.get_context().get_trial_id()
-    rid = _child_run(cfg, ctx["parent"], params, trial_id)
-    tracking = {"tracking_uri": ctx["tracking_uri"], "run_id": rid}
-    try:
-        res = fit(cfg, Path(ctx["data_dir"]), Path(ctx["project"]), tracking, callbacks=[TuneReportCallback()])
-    except BaseException as e:
-        runs.set_tags(rid, {"ganpipe.train_status": "FAILED", "ganpipe.failure": str(e)[:4000]})
-        runs.end_run(rid, "FAILED")
-        raise
-    runs.set_tags(rid, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(res.checkpoint)})
-    runs.end_run(rid, "FINISHED")
+    rid = _child_run(store, cfg, ctx["parent"], params, trial_id)
+    with runs.lifecycle(store, rid):
+        res = fit(cfg, Path(ctx["data_dir"]), project, run_id=rid, callbacks=[TuneReportCallback()])
+    runs.set_tags(store, rid, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(res.checkpoint)})
+    runs.end_run(store, rid, "FINISHED")
     # The run's final report can reach Tune after this function returns, and Tune then drops
     # it (seen in 2 of 6 full-length trials), so the trial's last result would be an earlier
     # step: report the final metrics and checkpoint once more from the trial itself.
@@ -114,25 +105,22 @@ def pbt_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     from ganpipe.tracking.sink import MlflowSink
     from ganpipe.train.loop import make_evaluator, run_training
 
-    _env(Path(ctx["project"]), ctx["tracking_uri"])
+    project = Project.from_dict(ctx["project"])
+    store = project.store
     sweep = SweepConfig.model_validate(ctx["sweep"])
     cfg = trial_config(ctx["base"], sweep, params)
     trial_id = tune.get_context().get_trial_id()
-    rid = _child_run(cfg, ctx["parent"], params, trial_id)
-    try:
+    rid = _child_run(store, cfg, ctx["parent"], params, trial_id)
+    with runs.lifecycle(store, rid):
         run_training(
             cfg,
             ctx["data_dir"],
             reporter=TuneReporter(),
-            sink=MlflowSink(ctx["tracking_uri"], rid),
-            evaluator=make_evaluator(cfg, ctx["data_dir"], Path(ctx["project"]) / ".ganpipe" / "cache"),
+            sink=MlflowSink(project.tracking_uri, rid),
+            evaluator=make_evaluator(cfg, ctx["data_dir"], project.cache),
         )
-    except BaseException as e:
-        runs.set_tags(rid, {"ganpipe.train_status": "FAILED", "ganpipe.failure": str(e)[:4000]})
-        runs.end_run(rid, "FAILED")
-        raise
-    runs.set_tags(rid, {"ganpipe.train_status": "FINISHED"})
-    runs.end_run(rid, "FINISHED")
+    runs.set_tags(store, rid, {"ganpipe.train_status": "FINISHED"})
+    runs.end_run(store, rid, "FINISHED")
 
 
 def _scheduler(sweep: SweepConfig, max_t: int, search: str):
@@ -166,15 +154,14 @@ def _searcher(sweep: SweepConfig, metric: str, mode: str):
     return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode, seed=sweep.seed), max_concurrent=sweep.max_concurrent_trials)
 
 
-def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project: Path, name: str | None = None) -> SweepResult:
+def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project: Project, name: str | None = None) -> SweepResult:
     """Run every trial; returns the table and the best trial (not yet evaluated/registered)."""
     from ray import tune
 
     from ganpipe.tracking import runs
-    from ganpipe.tracking.store import tracking_uri
     from ganpipe.train.driver import ensure_ray
 
-    project = project.resolve()
+    store = project.store
     invalid = validate(base, sweep)
     first = trial_config(base, sweep, {}) if not sweep.space else None
     probe = first or _first_valid(base, sweep)
@@ -187,10 +174,10 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
     ensure_ray(state_api=True)
     _warn_without_state_api()
     sweep_name = name or sweep.name or f"{probe.name}-sweep"
-    parent = runs.start_run(probe.experiment, sweep_name, {"sweep": sweep.model_dump(mode="json"), "base": base}, {"ganpipe.stage": "sweep"})
+    parent = runs.start_run(store, probe.experiment, sweep_name, {"sweep": sweep.model_dump(mode="json"), "base": base}, {"ganpipe.stage": "sweep"})
     if invalid:
-        runs.log_dict(parent, {"invalid_combinations": invalid}, "sweep/invalid.json")
-    ctx = {"base": base, "sweep": sweep.model_dump(mode="json"), "data_dir": str(data_dir.resolve()), "project": str(project), "parent": parent, "tracking_uri": tracking_uri()}
+        runs.log_dict(store, parent, {"invalid_combinations": invalid}, "sweep/invalid.json")
+    ctx = {"base": base, "sweep": sweep.model_dump(mode="json"), "data_dir": str(data_dir.resolve()), "project": project.to_dict(), "parent": parent}
     is_pbt = sweep.scheduler.name == "pbt"
     fn = pbt_trial if is_pbt else train_trial
 
@@ -216,7 +203,7 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
             # trials timed out waiting for workers).
             reuse_actors=False,
         ),
-        run_config=tune.RunConfig(name=sweep_name, storage_path=str(project / ".ganpipe" / "tune"), verbose=0),
+        run_config=tune.RunConfig(name=sweep_name, storage_path=project.tune_storage, verbose=0),
     )
     grid = tuner.fit()
     result = SweepResult(parent, metric, mode)
@@ -224,21 +211,21 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
         trial_id = r.path.rstrip("/").split("/")[-1] if r.path else "?"
         params = {k: v for k, v in (r.config or {}).items()}
         m = r.metrics or {}
-        child = _find_child(parent, m.get("trial_id") or "")
+        child = _find_child(store, parent, m.get("trial_id") or "")
         ck = m.get("checkpoint_path") or (r.checkpoint.path if r.checkpoint else None)
         status = "ERROR" if r.error else ("STOPPED_EARLY" if m.get("step", 0) < probe.train.steps else "FINISHED")
         val = m.get(f"eval.{metric}")
         row = TrialRow(m.get("trial_id", trial_id), params, status, float(val) if val is not None else None, int(m.get("step", 0)), child, ck, _reason(r.error))
         result.rows.append(row)
         if child and status == "STOPPED_EARLY":
-            runs.set_tags(child, {"ganpipe.train_status": "STOPPED_EARLY"})
-            runs.end_run(child, "KILLED")
+            runs.set_tags(store, child, {"ganpipe.train_status": "STOPPED_EARLY"})
+            runs.end_run(store, child, "KILLED")
     done = [r for r in result.rows if r.metric is not None and r.status == "FINISHED" and r.checkpoint]
     if done:
         best = (min if mode == "min" else max)(done, key=lambda r: r.metric)
         result.best = best
         result.best_config = trial_config(base, sweep, best.params)
-    log_summary(result)
+    log_summary(store, result)
     return result
 
 
@@ -284,16 +271,14 @@ def _first_valid(base: dict[str, Any], sweep: SweepConfig) -> PipelineConfig:
     raise GanpipeError("no combination in the sweep space gives a valid config", hint="see the errors from `ganpipe train --dry-run` with one combination")
 
 
-def _find_child(parent: str, trial_id: str) -> str | None:
-    from ganpipe.tracking import runs
-
-    c = runs.client()
+def _find_child(store: Any, parent: str, trial_id: str) -> str | None:
+    c = store.client()
     exp = c.get_run(parent).info.experiment_id
     found = c.search_runs([exp], filter_string=f"tags.`mlflow.parentRunId` = '{parent}' and tags.`ganpipe.trial_id` = '{trial_id}'", max_results=1)
     return found[0].info.run_id if found else None
 
 
-def log_summary(result: SweepResult) -> None:
+def log_summary(store: Any, result: SweepResult) -> None:
     """Table (markdown + JSON) and a plot of the metric by each swept parameter, on the parent run."""
     import matplotlib
 
@@ -309,8 +294,8 @@ def log_summary(result: SweepResult) -> None:
         for r in result.rows
     )
     best = f"\nBest: trial {result.best.trial_id} ({result.metric}={result.best.metric:.4g})\n" if result.best else "\nNo trial finished.\n"
-    runs.client().log_text(result.parent_run_id, head + body + best, "sweep/summary.md")
-    runs.log_dict(result.parent_run_id, {"metric": result.metric, "mode": result.mode, "trial_steps": result.trial_steps, "rows": [r.__dict__ for r in result.rows]}, "sweep/summary.json")
+    store.client().log_text(result.parent_run_id, head + body + best, "sweep/summary.md")
+    runs.log_dict(store, result.parent_run_id, {"metric": result.metric, "mode": result.mode, "trial_steps": result.trial_steps, "rows": [r.__dict__ for r in result.rows]}, "sweep/summary.json")
     if keys and any(r.metric is not None for r in result.rows):
         fig, axes = plt.subplots(1, len(keys), figsize=(4 * len(keys), 3.2), squeeze=False)
         for ax, k in zip(axes[0], keys):
@@ -324,8 +309,8 @@ def log_summary(result: SweepResult) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             p = Path(tmp) / "metric_by_param.png"
             fig.savefig(p, dpi=100)
-            runs.log_artifact(result.parent_run_id, p, "sweep")
+            runs.log_artifact(store, result.parent_run_id, p, "sweep")
         plt.close(fig)
     n_failed = sum(r.status == "ERROR" for r in result.rows)
-    runs.log_metrics(result.parent_run_id, {"trials": len(result.rows), "trials_failed": n_failed, "trial_steps": result.trial_steps, **({f"best.{result.metric}": result.best.metric} if result.best else {})})
-    runs.end_run(result.parent_run_id, "FINISHED")
+    runs.log_metrics(store, result.parent_run_id, {"trials": len(result.rows), "trials_failed": n_failed, "trial_steps": result.trial_steps, **({f"best.{result.metric}": result.best.metric} if result.best else {})})
+    runs.end_run(store, result.parent_run_id, "FINISHED")

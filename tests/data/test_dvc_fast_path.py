@@ -29,7 +29,7 @@ def test_unchanged_inputs_skip_dvc_and_a_changed_image_reruns_it(project, monkey
     assert calls == []  # no DVC process at all for an unchanged data set
 
     # One raw image changes: DVC must see it (add, repro re-prepares, push).
-    img = sorted((project / "data" / "digits").rglob("*.png"))[0]
+    img = sorted((project.root / "data" / "digits").rglob("*.png"))[0]
     a = np.asarray(Image.open(img)).copy()
     a[0, 0] = 255 - a[0, 0]
     Image.fromarray(a).save(img)

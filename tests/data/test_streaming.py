@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from conftest import REPO
+from ganpipe.project import Project
 from ganpipe.data.loading import load_tensors
 from ganpipe.data.streaming import StreamBatcher, parquet_dataset
 
@@ -44,6 +45,6 @@ def test_a_ray_train_run_trains_from_the_stream(ray_session, digits8, tmp_path):
         ["train.loader=stream", "train.steps=30", "train.batch_size=32", "train.log_every=10", "train.checkpoint_every=30",
          "train.sample_every=30", "data.image_size=8", "model.params.g_width=8", "model.params.d_width=8", "train.run_name=stream-test"],
     )
-    res = fit(cfg, digits8, tmp_path)
+    res = fit(cfg, digits8, Project.load(tmp_path, env={}))
     assert res.metrics["step"] == 30 and res.metrics["images_per_s"] > 0
     assert (res.checkpoint / "meta.json").is_file()

@@ -14,7 +14,7 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 
-def main(project: Path) -> None:
+def main(root: Path) -> None:
     import ray
     from ray.cluster_utils import Cluster
 
@@ -27,14 +27,16 @@ def main(project: Path) -> None:
 
     from ganpipe import stages
     from ganpipe.config import load_config
+    from ganpipe.project import Project
     from ganpipe.tune.runner import run_sweep
     from ganpipe.tune.space import SweepConfig
 
     tiny = ["train.steps=30", "train.log_every=10", "train.checkpoint_every=15", "train.sample_every=30", "eval.num_samples=100", "eval.classifier_steps=100", "model.params.g_width=8", "model.params.d_width=8", "data.use_dvc=false"]
     cfg = load_config(REPO / "configs/dcgan-digits.yaml", tiny + ["train.num_workers=2"])
+    project = Project.load(root, env={})
     prepared = stages.prepare_stage(cfg, project)
     trained = stages.train_stage(cfg, prepared, project)
-    placement = [json.loads(p.read_text()) for p in sorted((project / cfg.train.storage / cfg.run_name / "placement").glob("rank-*.json"))]
+    placement = [json.loads(p.read_text()) for p in sorted((project.run_dir(cfg.run_name) / "placement").glob("rank-*.json"))]
     ev = stages.evaluate_stage(cfg, trained, prepared, project)
     reg = stages.register_stage(cfg, ev, prepared, project)
 
@@ -56,7 +58,7 @@ def main(project: Path) -> None:
     trial_nodes = []
     for row in res.rows:
         trial_cfg = __import__("ganpipe.tune.space", fromlist=["trial_config"]).trial_config(base, sweep, row.params)
-        for p in (project / trial_cfg.train.storage / trial_cfg.run_name / "placement").glob("rank-*.json"):
+        for p in (project.run_dir(trial_cfg.run_name) / "placement").glob("rank-*.json"):
             trial_nodes.append(json.loads(p.read_text())["node_id"])
     print(json.dumps({
         "nodes": nodes,

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 
 def test_two_node_training_and_sweep(project):
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
-    r = subprocess.run([sys.executable, str(REPO / "tests/e2e/multinode_driver.py"), str(project)], cwd=project, env=env, capture_output=True, text=True, timeout=900)
+    r = subprocess.run([sys.executable, str(REPO / "tests/e2e/multinode_driver.py"), str(project.root)], cwd=project.root, env=env, capture_output=True, text=True, timeout=900)
     assert r.returncode == 0, r.stderr[-4000:]
     # Ray may print its own warnings to stdout (e.g. about worker start-up); the result is the JSON line.
     out = json.loads([line for line in r.stdout.splitlines() if line.startswith("{")][-1])

@@ -58,9 +58,9 @@ def prefect_api(tmp_path):
 
 
 def serve(project, api, extra, log_path):
-    env = {**os.environ, "PREFECT_API_URL": api, "GANPIPE_PROJECT": str(project), "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
+    env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
     cmd = [sys.executable, "-m", "ganpipe", "pipeline", "serve", str(REPO / "configs/dcgan-digits.yaml"), *extra]
-    return subprocess.Popen(cmd, cwd=project, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True)
+    return subprocess.Popen(cmd, cwd=project.root, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def flow_runs(api):
@@ -100,7 +100,7 @@ def test_scheduled_runs_complete_and_failures_are_visible(project, prefect_api, 
         failed_tasks = [t for t in tr if t["state_type"] == "FAILED"]
         assert [t["task_key"].split("-")[0] for t in failed_tasks][:1] == ["prepare"] or failed_tasks[0]["name"].startswith("prepare")
         assert "/nonexistent/images" in failed[0]["state"]["message"]
-        assert (project / "mlflow.db").exists()
+        assert (project.root / "mlflow.db").exists()
     finally:
         for p in (ok, bad):
             os.killpg(p.pid, signal.SIGINT)

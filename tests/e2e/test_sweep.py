@@ -38,12 +38,12 @@ overrides:
   model.params.d_width: 8
 """
     )
-    s = sweep_flow(config_path=str(REPO / "configs/dcgan-digits.yaml"), space_path=str(space), project=str(project))
+    s = sweep_flow(config_path=str(REPO / "configs/dcgan-digits.yaml"), space_path=str(space), project=str(project.root))
     assert len(s["trials"]) == 2
     assert {t["params"]["loss.name"] for t in s["trials"]} == {"nonsaturating", "wgan-gp"}
     assert all(t["status"] == "FINISHED" and t["steps"] == 40 and t["metric"] > 0 for t in s["trials"])
     assert s["trial_steps"] == 80
-    c = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    c = MlflowClient(f"sqlite:///{project.root / 'mlflow.db'}")
     parent = c.get_run(s["parent_run_id"])
     assert parent.data.metrics["trials"] == 2 and parent.data.metrics["trials_failed"] == 0
     children = c.search_runs([parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{s['parent_run_id']}'")

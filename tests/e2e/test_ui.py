@@ -67,53 +67,41 @@ def seed_classifier(data_dir: Path, cache_dir: Path) -> None:
 
 
 @pytest.fixture
-def registered(tmp_path, monkeypatch, digits_prepared):
-    """A project whose store holds one evaluated, registered, carded DCGAN version."""
+def registered(tmp_path, digits_prepared):
+    """A project whose store holds one version that the stages evaluated, registered and carded."""
     from ganpipe import stages
     from ganpipe.config import load_config
     from ganpipe.data.loading import load_manifest
-    from ganpipe.evaluate.metrics import EvalContext
     from ganpipe.models.dcgan import DCGANGenerator
+    from ganpipe.project import Project
     from ganpipe.tracking import runs
-    from ganpipe.tracking.cards import card_for_version, enrich_run
     from ganpipe.tracking.lineage import lineage_tags
     from ganpipe.train.checkpoint import save_checkpoint
 
-    proj = tmp_path / "proj"
-    proj.mkdir()
-    monkeypatch.chdir(proj)
-    monkeypatch.setenv("GANPIPE_PROJECT", str(proj))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    root = tmp_path / "proj"
+    root.mkdir()
+    project = Project.load(root, env={})
+    store = project.store
     cfg = load_config(REPO / "configs" / "dcgan-digits.yaml", TINY)
-    data = proj / cfg.data.root / cfg.data.key
+    data = root / cfg.data.root / cfg.data.key
     shutil.copytree(digits_prepared, data)
     manifest = load_manifest(data)
-    seed_classifier(data, proj / ".ganpipe" / "cache")
+    seed_classifier(data, project.cache)
 
-    tags = {**lineage_tags(proj, manifest), "family": "dcgan", "loss": cfg.loss.name, "dataset": cfg.data.key}
-    run_id = runs.start_run(cfg.experiment, cfg.run_name, cfg.to_dict(), tags)
+    tags = {**lineage_tags(root, manifest), "family": "dcgan", "loss": cfg.loss.name, "dataset": cfg.data.key}
+    run_id = runs.start_run(store, cfg.experiment, cfg.run_name, cfg.to_dict(), tags)
     for step in (10, 20, 30, 40):
-        runs.log_metrics(run_id, {"loss_d": 1.4 - step / 100, "loss_g": 0.7 + step / 100}, step=step)
+        runs.log_metrics(store, run_id, {"loss_d": 1.4 - step / 100, "loss_g": 0.7 + step / 100}, step=step)
     torch.manual_seed(0)
     p = cfg.model.params
     spec = {"family": "dcgan", "z_dim": cfg.model.z_dim, "channels": 1, "image_size": 16, "num_classes": 0, "params": p}
     g = DCGANGenerator(cfg.model.z_dim, 1, 16, p["g_width"])
-    ck = save_checkpoint(proj / "ck", step=40, recipe_state={}, export=(spec, g.state_dict()), config=cfg.to_dict())
+    ck = save_checkpoint(root / "ck", step=40, recipe_state={}, export=(spec, g.state_dict()), config=cfg.to_dict())
 
     prepared = stages.Prepared(data, manifest, reran=False)
-    evaluated = stages.evaluate_stage(cfg, stages.Trained(run_id, ck, {}), prepared, proj)
-    ctx = EvalContext(evaluated_sampler(ck), data, proj / ".ganpipe" / "cache", 64, cfg.eval.seed, STEPS)
-    figures = enrich_run(run_id, ctx.sampler, ctx, evaluated.metrics, evaluated.info)  # as evaluate_stage does once wired
-    reg = stages.register_stage(cfg, evaluated, prepared, proj)
-    card_for_version(reg.name, reg.version)  # as register_stage does once wired
-    return {"project": proj, "name": reg.name, "run_id": run_id, "figures": figures, "alias": reg.alias}
-
-
-def evaluated_sampler(ck: Path):
-    from ganpipe.gans.base import sampler_from_export
-    from ganpipe.train.checkpoint import load_export
-
-    return sampler_from_export(*load_export(ck))
+    evaluated = stages.evaluate_stage(cfg, stages.Trained(run_id, ck, {}), prepared, project)
+    reg = stages.register_stage(cfg, evaluated, prepared, project)
+    return {"project": project, "name": reg.name, "run_id": run_id, "alias": reg.alias}
 
 
 def free_port() -> int:
@@ -134,8 +122,7 @@ def ui_server(registered, tmp_path):
     log = open(tmp_path / "ui.log", "w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "ganpipe", "ui", "--port", str(port)],
-        cwd=registered["project"],
-        env={**os.environ, "GANPIPE_PROJECT": str(registered["project"])},
+        cwd=registered["project"].root,
         stdout=log,
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -181,16 +168,18 @@ def render(chromium: str, url: str, screenshot: Path, profile: Path) -> str:
 
 def test_registered_model_renders_in_the_mlflow_ui(chromium, registered, ui_server, tmp_path):
     from ganpipe.cli import app
-    from ganpipe.tracking.runs import client
 
     name, run_id = registered["name"], registered["run_id"]
+    client = registered["project"].store.client()
     assert registered["alias"] == "champion"
-    assert {"interpolation", "losses", "card"} <= set(registered["figures"])
+    # What the evaluation stage logged: figures, training curves and the first card.
+    logged = {a.path for folder in ("eval", "plots", "card") for a in client.list_artifacts(run_id, folder)}
+    assert {"eval/interpolation.png", "plots/losses.png", "card/model_card.md", "eval/samples.png"} <= logged, logged
 
     # Re-evaluation of the registered version, logged to its run.
-    r = CliRunner().invoke(app, ["evaluate", f"models:/{name}@champion", "--metrics", "kid_classifier,memorisation"])
+    r = CliRunner().invoke(app, ["-C", str(registered["project"].root), "evaluate", f"models:/{name}@champion", "--metrics", "kid_classifier,memorisation"])
     assert r.exit_code == 0, r.output
-    run = client().get_run(run_id)
+    run = client.get_run(run_id)
     assert {"eval.kid_classifier", "eval.kid_classifier_floor", "eval.memorisation_share", "eval.fcd"} <= set(run.data.metrics)
     assert run.data.tags["ganpipe.reevaluated_at"] and run.data.tags["ganpipe.reevaluated_metrics"] == "kid_classifier,memorisation"
 

@@ -10,7 +10,8 @@ import torch
 
 from ganpipe.data.loading import load_manifest
 from ganpipe.errors import ConfigError
-from ganpipe.evaluate import latent, plots
+from ganpipe.evaluate import figures as plots
+from ganpipe.evaluate import latent
 from ganpipe.evaluate.metrics import EvalContext
 from ganpipe.gans.base import sampler_from_export
 
@@ -135,25 +136,19 @@ def test_curves_group_losses_and_floors():
     assert plots.to_png(plots.curves({}))[:4] == b"\x89PNG"
 
 
-def test_eval_figures_for_a_conditional_truncatable_generator(digits_prepared, tmp_path, monkeypatch):
-    """Every figure that applies to a BigGAN is made and uploaded in one go."""
+def test_eval_figures_for_a_conditional_truncatable_generator(digits_prepared, tmp_path):
+    """Every figure that applies to a BigGAN is made, and written for one upload."""
     from PIL import Image
 
-    from ganpipe.tracking import cards
+    from ganpipe.evaluate.figures import TRUNCATIONS, make_figures, write_artifact
 
     uploaded = tmp_path / "uploaded"
-
-    class Client:
-        def log_artifacts(self, run_id, local_dir):
-            import shutil
-
-            shutil.copytree(local_dir, uploaded)
-
-    monkeypatch.setattr(cards, "client", Client)
     s = tiny("biggan")
     ctx = _seeded_ctx(s, digits_prepared, tmp_path / "cache")
     history = {"loss_d": [(1, 1.0), (2, 0.9)], "loss_g": [(1, 0.5), (2, 0.6)]}
-    made = cards.log_eval_figures("run", s, ctx, history)
+    artifacts, made = make_figures(s, ctx, history)
+    for path, obj in artifacts.items():
+        write_artifact(uploaded, path, obj)
     assert made == {
         "interpolation": "eval/interpolation.png",
         "class_grid": "eval/class_grid.png",
@@ -164,6 +159,6 @@ def test_eval_figures_for_a_conditional_truncatable_generator(digits_prepared, t
     for path in made.values():
         assert (uploaded / path).is_file()
     rows = json.loads((uploaded / "eval/truncation_sweep.json").read_text())["rows"]
-    assert [r["truncation"] for r in rows] == list(cards.TRUNCATIONS)
+    assert [r["truncation"] for r in rows] == list(TRUNCATIONS)
     side = (10 * (16 + 1) + 1) * 4  # 10 x 10 padded 16px images, shown 4x
     assert Image.open(uploaded / "eval/class_grid.png").size == (side, side)

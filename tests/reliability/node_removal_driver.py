@@ -116,13 +116,16 @@ def main() -> None:
         REPO / "configs/dcgan-digits.yaml",
         TINY + [f"train.steps={args.steps}", f"train.checkpoint_every={args.every}", f"train.log_every={args.every}", "train.max_failures=2", f"train.run_name={args.run_name}"],
     )
-    run_dir = project / cfg.train.storage / cfg.run_name
+    from ganpipe.project import Project
+
+    settings = Project.load(project, env={})
+    run_dir = settings.run_dir(cfg.run_name)
     seen: dict = {}
     result: dict = {}
 
     def train() -> None:
         try:
-            res = fit(cfg, prepared, project)
+            res = fit(cfg, prepared, settings)
             result["metrics"] = {k: v for k, v in res.metrics.items() if isinstance(v, (int, float))}
         except BaseException as e:  # reported, not raised: the test shows it with the timings
             result["error"] = f"{type(e).__name__}: {e}"[:3000]

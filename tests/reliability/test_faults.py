@@ -33,8 +33,11 @@ def test_killed_worker_resumes_from_latest_checkpoint(ray_session, digits_prepar
     from ganpipe.config import load_config
     from ganpipe.train.driver import fit
 
+    from ganpipe.project import Project
+
     cfg = load_config(REPO / "configs/dcgan-digits.yaml", TINY + ["train.steps=600", "train.checkpoint_every=100", "train.max_failures=2", "train.run_name=kill-test"])
-    run_dir = tmp_path / cfg.train.storage / "kill-test"
+    project = Project.load(tmp_path, env={})
+    run_dir = project.run_dir("kill-test")
     seen = {}
 
     def killer():
@@ -52,7 +55,7 @@ def test_killed_worker_resumes_from_latest_checkpoint(ray_session, digits_prepar
     t = threading.Thread(target=killer, daemon=True)
     t.start()
     t0 = time.time()
-    res = fit(cfg, digits_prepared, tmp_path)
+    res = fit(cfg, digits_prepared, project)
     t.join(timeout=5)
     assert "pid" in seen, "the worker was never killed"
     assert res.metrics["step"] == 600
@@ -96,7 +99,7 @@ def test_sweep_survives_a_diverging_and_a_crashing_trial(project, ray_session, t
     assert status[None].status == "FINISHED" and status[None].metric > 0
     assert status[10].status == "ERROR" and "diverged at step 10" in status[10].error
     assert res.best is status[None]
-    c = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    c = MlflowClient(f"sqlite:///{project.root / 'mlflow.db'}")
     failed = c.get_run(status[10].run_id)
     assert failed.info.status == "FAILED" and "diverged" in failed.data.tags["ganpipe.failure"]
     ev = stages.evaluate_stage(res.best_config, stages.Trained(res.best.run_id, Path(res.best.checkpoint), {}), prepared, project)
@@ -111,11 +114,11 @@ def test_killed_pipeline_rerun_skips_finished_stages(project, ray_session, prefe
 
     args = TINY + ["train.steps=20", "train.checkpoint_every=20", "train.sample_every=20"]
     cmd = [sys.executable, "-m", "ganpipe", "pipeline", "run", str(REPO / "configs/dcgan-digits.yaml"), *sum((["--set", a] for a in args), [])]
-    env = {**os.environ, "GANPIPE_PROJECT": str(project)}
+    env = {**os.environ}
     env.pop("PREFECT_API_URL", None)
-    log = open(project / "first.log", "w")
-    proc = subprocess.Popen(cmd, cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    db = project / "mlflow.db"
+    log = open(project.root / "first.log", "w")
+    proc = subprocess.Popen(cmd, cwd=project.root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    db = project.root / "mlflow.db"
     killed_after_train = False
     deadline = time.time() + 400
     while time.time() < deadline and proc.poll() is None:
@@ -135,29 +138,31 @@ def test_killed_pipeline_rerun_skips_finished_stages(project, ray_session, prefe
                 break
         time.sleep(0.2)
     proc.wait(timeout=60)
-    assert killed_after_train, (project / "first.log").read_text()[-3000:]
+    assert killed_after_train, (project.root / "first.log").read_text()[-3000:]
     c = MlflowClient(f"sqlite:///{db}")
     first_run = c.search_runs(["1"])[0].info.run_id
-    s = pipeline_flow(config_path=str(REPO / "configs/dcgan-digits.yaml"), overrides=args, project=str(project))
+    s = pipeline_flow(config_path=str(REPO / "configs/dcgan-digits.yaml"), overrides=args, project=str(project.root))
     assert s["run_id"] == first_run and s["reused"]["train"] is True and s["data"]["reran"] is False
     assert len(c.search_model_versions("name = 'ganpipe-dcgan-digits'")) == 1
     assert s["registered"]["version"] == "1"
 
 
-def test_unreachable_tracking_fails_before_training(project, monkeypatch):
+def test_unreachable_tracking_fails_before_training(project):
+    from dataclasses import replace
+
     from ganpipe import stages
     from ganpipe.config import load_config
     from ganpipe.errors import TrackingError
 
     cfg = load_config(REPO / "configs/dcgan-digits.yaml", TINY + ["data.use_dvc=false", "train.steps=10"])
     prepared = stages.prepare_stage(cfg, project)
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://user:hunter2@127.0.0.1:9")  # nothing listens on port 9
+    unreachable = replace(project, tracking_uri="http://user:hunter2@127.0.0.1:9")  # nothing listens on port 9
     t0 = time.time()
     with pytest.raises(TrackingError) as e:
-        stages.train_stage(cfg, prepared, project)
+        stages.train_stage(cfg, prepared, unreachable)
     assert time.time() - t0 < 60
     assert "unreachable" in e.value.message and "hunter2" not in e.value.message and "***" in e.value.message
-    assert not (project / cfg.train.storage).exists()  # no training started
+    assert not Path(project.runs_storage).exists()  # no training started
 
 
 def test_tracking_lost_mid_run_loses_no_metrics(tmp_path, digits_prepared, monkeypatch):

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from conftest import REPO
+from ganpipe.project import Project
 
 DRIVER = REPO / "tests/reliability/node_removal_driver.py"
 
@@ -59,7 +60,7 @@ def test_resume_takes_the_newest_complete_checkpoint_not_rays_record(ray_session
         ["train.steps=40", "train.checkpoint_every=10", "train.log_every=10", "train.sample_every=1000", "faults.exit_at_step=25",
          "train.max_failures=1", "train.run_name=newest-ckpt", "model.params.g_width=8", "model.params.d_width=8"],
     )
-    res = fit(cfg, digits_prepared, tmp_path)
+    res = fit(cfg, digits_prepared, Project.load(tmp_path, env={}))
     assert res.metrics["step"] == 40 and res.metrics["start_step"] == 20
 
 
@@ -90,7 +91,7 @@ def test_capacity_that_never_returns_fails_with_a_reason(ray_session, digits_pre
     )
     t0 = time.time()
     with pytest.raises(TrainingError) as e:
-        fit(cfg, digits_prepared, tmp_path)
+        fit(cfg, digits_prepared, Project.load(tmp_path, env={}))
     took = time.time() - t0
     assert "did not place 3 worker(s)" in e.value.message and "worker_wait_s=4" in e.value.message
     assert "train.num_workers" in e.value.hint

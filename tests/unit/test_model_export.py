@@ -27,10 +27,10 @@ def _info(cfg) -> DataInfo:
 
 
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
-def test_export_log_load_generate(config, tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+def test_export_log_load_generate(config, tmp_path):
+    from ganpipe.project import Project
     from ganpipe.tracking.pyfunc import load_sampler, log_generator
-    from ganpipe.tracking.runs import client, ensure_experiment
+    from ganpipe.tracking.runs import ensure_experiment
     from ganpipe.train.checkpoint import save_checkpoint
 
     cfg = load_config(config)
@@ -38,9 +38,10 @@ def test_export_log_load_generate(config, tmp_path, monkeypatch):
     torch.manual_seed(0)
     recipe = FAMILIES.get(cfg.model.family)(cfg, info, torch.device("cpu"))
     ck = save_checkpoint(tmp_path / "ck", step=1, recipe_state=recipe.state_dict(), export=recipe.export(), config=cfg.to_dict())
-    rid = client().create_run(ensure_experiment("export")).info.run_id
-    uri = log_generator(rid, ck)
-    sampler = load_sampler(uri)
+    store = Project.load(tmp_path, env={}).store
+    rid = store.client().create_run(ensure_experiment(store, "export")).info.run_id
+    uri = log_generator(store, rid, ck)
+    sampler = load_sampler(store, uri)
     assert sampler.spec["family"] == cfg.model.family
     inputs = None
     if sampler.needs_inputs:

@@ -12,28 +12,38 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory) -> str:
-    """One store for the module (creating a SQLite store runs every migration); one model per test."""
-    return f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
+def project(tmp_path_factory):
+    """One project store for the module (creating a SQLite store runs every migration); one model per test."""
+    from ganpipe.project import Project
+
+    return Project.load(tmp_path_factory.mktemp("registry"), env={})
+
+
+PROJECT: list = []  # the module's project, for the helpers below
+
+
+def client():
+    return PROJECT[0].store.client()
 
 
 @pytest.fixture
-def model(db, monkeypatch):
+def model(project, monkeypatch):
     """A fresh model name and a function registering a version of it with a given FCD."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", db)
     from ganpipe.cli.common import console
     from ganpipe.tracking.model_registry import register
-    from ganpipe.tracking.runs import client, ensure_experiment
+    from ganpipe.tracking.runs import ensure_experiment
 
+    PROJECT[:] = [project]
+    store = project.store
     monkeypatch.setattr(console, "width", 200)  # keep table rows on one line for the asserts
     name = f"m{next(_names)}"
-    exp = ensure_experiment("registry-cli")
+    exp = ensure_experiment(store, "registry-cli")
 
     def reg(fcd: float, precision: float = 0.5):
         rid = client().create_run(exp).info.run_id
         client().log_text(rid, "x", "model/MLmodel")
         metrics = {"fcd": fcd, "fcd_floor": 2.0, "precision": precision}
-        return register(name, f"runs:/{rid}/model", rid, metrics, "fcd", "min", {"family": "dcgan", "dataset": "digits"})
+        return register(store, name, f"runs:/{rid}/model", rid, metrics, "fcd", "min", {"family": "dcgan", "dataset": "digits"})
 
     return name, reg
 
@@ -41,18 +51,16 @@ def model(db, monkeypatch):
 def cli(*args: str):
     from ganpipe.cli import app
 
-    return CliRunner().invoke(app, list(args))
+    return CliRunner().invoke(app, ["-C", str(PROJECT[0].root), *args])
 
 
 def champion_of(name: str) -> str:
     from ganpipe.tracking.model_registry import champion
 
-    return str(champion(name).version)
+    return str(champion(PROJECT[0].store, name).version)
 
 
 def history(name: str, version: str) -> str:
-    from ganpipe.tracking.runs import client
-
     return client().get_model_version(name, version).tags["alias_history"]
 
 
@@ -83,8 +91,6 @@ def test_promote_follows_the_gate_unless_forced_with_a_reason(model):
 def test_promote_a_better_version_without_force(model):
     name, reg = model
     reg(10.0)
-    from ganpipe.tracking.runs import client
-
     client().set_registered_model_alias(name, "champion", "1")
     rid = reg(20.0)  # challenger
     assert rid.alias == "challenger"
@@ -120,8 +126,6 @@ def test_rollback_without_history_takes_the_best_earlier_version(model):
     reg(30.0)
     reg(40.0)
     reg(35.0)
-    from ganpipe.tracking.runs import client
-
     client().set_registered_model_alias(name, "champion", "3")  # moved by hand, no history
     assert cli("registry", "rollback", name).exit_code == 0
     assert champion_of(name) == "1"
@@ -142,7 +146,7 @@ def test_compare_names_the_better_version_per_metric(model):
 
     from ganpipe.tracking.model_registry import compare
 
-    c = compare(name, "2", "1")
+    c = compare(PROJECT[0].store, name, "2", "1")
     assert {x["metric"]: x["better"] for x in c["rows"]} == {"fcd": "1", "fcd_floor": "", "precision": "2"}
 
 
@@ -152,7 +156,7 @@ def test_show_lists_versions_metrics_with_floors_history_and_card(model):
     reg(20.0)
     from ganpipe.tracking.cards import card_for_version
 
-    card = card_for_version(name, "1")
+    card = card_for_version(PROJECT[0].store, name, "1")
     assert card.startswith(f"# Model card: {name} v1") and "| fcd | 10 | 2 |" in card and "champion" in card
 
     r = cli("registry", "show", name)

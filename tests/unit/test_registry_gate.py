@@ -4,37 +4,35 @@ import pytest
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    from ganpipe.tracking.runs import client, ensure_experiment
+def store(tmp_path):
+    from ganpipe.project import Project
 
-    exp = ensure_experiment("gate")
-    c = client()
+    return Project.load(tmp_path, env={}).store
 
-    def new_run():
-        rid = c.create_run(exp).info.run_id
-        c.log_text(rid, "x", "model/MLmodel")
-        return rid
 
-    return new_run
+def new_run(store):
+    from ganpipe.tracking.runs import ensure_experiment
+
+    c = store.client()
+    rid = c.create_run(ensure_experiment(store, "gate")).info.run_id
+    c.log_text(rid, "x", "model/MLmodel")
+    return rid
 
 
 def test_champion_moves_only_on_improvement(store):
     from ganpipe.tracking.model_registry import champion, register
 
     def reg(value, mode="min"):
-        rid = store()
-        return register("m", f"runs:/{rid}/model", rid, {"fcd": value}, "fcd", mode, {"family": "dcgan"})
+        rid = new_run(store)
+        return register(store, "m", f"runs:/{rid}/model", rid, {"fcd": value}, "fcd", mode, {"family": "dcgan"})
 
     r1 = reg(50.0)
     assert (r1.version, r1.alias) == ("1", "champion")
     r2 = reg(60.0)  # worse
-    assert r2.alias == "challenger" and str(champion("m").version) == "1"
+    assert r2.alias == "challenger" and str(champion(store, "m").version) == "1"
     r3 = reg(40.0)  # better
-    assert r3.alias == "champion" and r3.previous_champion == "1" and str(champion("m").version) == "3"
-    from ganpipe.tracking.runs import client
-
-    hist = client().get_model_version("m", "1").tags["alias_history"]
+    assert r3.alias == "champion" and r3.previous_champion == "1" and str(champion(store, "m").version) == "3"
+    hist = store.client().get_model_version("m", "1").tags["alias_history"]
     assert "-> champion" in hist and "lost champion to v3" in hist
 
 
@@ -42,9 +40,9 @@ def test_gate_metric_must_be_computed(store):
     from ganpipe.errors import GanpipeError
     from ganpipe.tracking.model_registry import register
 
-    rid = store()
+    rid = new_run(store)
     with pytest.raises(GanpipeError, match="gate metric"):
-        register("m", f"runs:/{rid}/model", rid, {"other": 1.0}, "fcd", "min", {})
+        register(store, "m", f"runs:/{rid}/model", rid, {"other": 1.0}, "fcd", "min", {})
 
 
 def test_credentials_are_masked():
