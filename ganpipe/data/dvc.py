@@ -6,6 +6,10 @@ when nothing changed), and `dvc push` to the configured remote (skipped when the
 succeeded for the same data.dvc, dvc.lock and remote). When none of the files these commands
 read has changed since they last succeeded (by size and mtime, as DVC's own state database
 tracks them), all three are skipped.
+
+Data sets that ganpipe's code generates (no raw files: the Gaussian mixtures) have their own
+stage, `generate@NAME` over the `generated` section of params.yaml: it depends on its
+parameters alone, so nothing is written into the project for DVC to watch.
 """
 
 from __future__ import annotations
@@ -104,50 +108,86 @@ def init_project(project: Path, settings: "Project | None" = None) -> Path:
     if not (project / "dvc.yaml").exists():
         shutil.copy(TEMPLATE / "dvc.yaml.in", project / "dvc.yaml")
     if not (project / "params.yaml").exists():
-        (project / "params.yaml").write_text("datasets: {}\n")
+        (project / "params.yaml").write_text("datasets: {}\ngenerated: {}\n")
     gi = project / ".gitignore"
     lines = set(gi.read_text().splitlines()) if gi.exists() else set()
     from ganpipe.project import STATE_DIR, Project
 
     want = ["/mlflow.db", "/mlartifacts", f"/{STATE_DIR}", "/outputs"]
     gi.write_text("\n".join(sorted(lines | set(want))) + "\n")
-
     ensure_remote(settings or Project.load(project))
     return project
 
 
+def is_generated(source: str) -> bool:
+    """A built-in set that ganpipe's code generates at prepare time: it has no raw files."""
+    from ganpipe.data.sources import SOURCES
+
+    return ":" not in source and SOURCES.get(source).materialize is None
+
+
 def raw_dep(source: str, raw_root: str) -> str:
-    """The stage's dependency: the raw folder of a built-in set, the user's path, or the code."""
+    """The prepare stage's dependency: the raw folder of a built-in set or the user's path."""
     from ganpipe.data.sources import resolve
 
     src, path = resolve(source)
     if path is not None:
         return str(path.resolve())
-    if src.materialize is not None:
-        return f"{raw_root}/{source}"
-    return "ganpipe-generated"
+    if src.materialize is None:
+        raise ValueError(f"{source!r} is generated: its stage depends on parameters, not files")
+    return f"{raw_root}/{source}"
+
+
+def stage_name(cfg: Any) -> str:
+    return f"{'generate' if is_generated(cfg.source) else 'prepare'}@{cfg.key}"
 
 
 def write_params(project: Path, key: str, cfg: Any) -> None:
+    """The data set's entry in params.yaml: under `generated` for generated sets (stage
+    generate@KEY), under `datasets` otherwise (stage prepare@KEY). The key is removed from the
+    other section, as two stages may not write the same prepared folder."""
     p = project / "params.yaml"
     params = yaml.safe_load(p.read_text()) if p.exists() else {}
     params = params or {}
-    ds = params.setdefault("datasets", {}) or {}
-    params["datasets"] = ds
+    before = yaml.safe_dump(params, sort_keys=True)
+    for section in ("datasets", "generated"):  # dvc.yaml's foreach needs both, even empty
+        params[section] = params.get(section) or {}
     entry = {
         "source": cfg.source,
-        "raw": raw_dep(cfg.source, cfg.raw_root),
         "image_size": cfg.image_size,
         "channels": cfg.channels or 0,
         "val_fraction": cfg.val_fraction,
         "test_fraction": cfg.test_fraction,
         "seed": cfg.seed,
     }
-    if ds.get(key) != entry:
-        ds[key] = entry
+    if is_generated(cfg.source):
+        mine, other = params["generated"], params["datasets"]
+    else:
+        mine, other = params["datasets"], params["generated"]
+        entry["raw"] = raw_dep(cfg.source, cfg.raw_root)
+    other.pop(key, None)
+    mine[key] = entry
+    text = yaml.safe_dump(params, sort_keys=True)
+    if text != before:
         tmp = p.with_suffix(".yaml.tmp")
-        tmp.write_text(yaml.safe_dump(params, sort_keys=True))
+        tmp.write_text(text)
         tmp.replace(p)
+
+
+def ensure_generate_stage(project: Path) -> None:
+    """Projects made before the `generate` stage existed get it appended to their dvc.yaml
+    (as text, so the file's comments stay)."""
+    f = project / "dvc.yaml"
+    stages = (yaml.safe_load(f.read_text()) or {}).get("stages") or {}
+    if "generate" in stages:
+        return
+    lines = (TEMPLATE / "dvc.yaml.in").read_text().splitlines(keepends=True)
+    start = lines.index("  generate:\n")
+    while lines[start - 1].startswith("  #"):  # with the comment above it
+        start -= 1
+    block = "".join(lines[start:])
+    text = f.read_text()
+    f.write_text(text + ("" if text.endswith("\n") else "\n") + block)
 
 
 @contextlib.contextmanager
@@ -178,35 +218,36 @@ def prepare_with_dvc(project: "Project", cfg: Any, push: bool = True) -> tuple[P
 
 
 def _prepare_with_dvc(proj: "Project", cfg: Any, push: bool) -> tuple[Path, bool]:
+    from ganpipe.data.sources import fetch, resolve
+
     project = proj.root
-    from ganpipe.data.sources import SOURCES, fetch, resolve
 
     _, user_path = resolve(cfg.source)
     if user_path is not None and not user_path.exists():
         raise DataError(f"data source path not found: {user_path}", hint=f"check data.source ({cfg.source})")
     key = cfg.key
     raw = project / cfg.raw_root
-    if ":" not in cfg.source and SOURCES.get(cfg.source).materialize is not None:
+    generated = is_generated(cfg.source)
+    builtin_raw = ":" not in cfg.source and not generated  # materialised under data/, tracked by data.dvc
+    if builtin_raw and not (raw / cfg.source).exists():
+        if (project / "data.dvc").exists():
+            dvc(["pull", "data.dvc"], project, check=False)
         if not (raw / cfg.source).exists():
-            if (project / "data.dvc").exists():
-                dvc(["pull", "data.dvc"], project, check=False)
-            if not (raw / cfg.source).exists():
-                fetch(cfg.source, raw)
-    elif ":" not in cfg.source and not (project / "ganpipe-generated").exists():
-        (project / "ganpipe-generated").write_text("generated data sets are made by ganpipe's code at prepare time\n")
+            fetch(cfg.source, raw)
     write_params(project, key, cfg)
-    watched = [raw] if user_path is None else [user_path]
-    if ":" not in cfg.source and SOURCES.get(cfg.source).materialize is None:
-        watched = [project / "ganpipe-generated"]
+    if generated:
+        ensure_generate_stage(project)
+    # A generated set depends on its parameters only (in params.yaml, part of the signature).
+    watched = [] if generated else [raw] if user_path is None else [user_path]
     state = proj.path("dvc-state", f"{key}.sha256")
     before = _signature(project, key, watched)
     if state.is_file() and state.read_text().strip() == before:
         # Nothing DVC looks at changed since it last added, reproduced and pushed this data
         # set: skip the three DVC processes (several seconds of a cached re-run).
         return project / "prepared" / key, False
-    if ":" not in cfg.source and SOURCES.get(cfg.source).materialize is not None:
+    if builtin_raw:
         dvc(["add", cfg.raw_root], project)
-    out = dvc(["repro", f"prepare@{key}"], project)
+    out = dvc(["repro", stage_name(cfg)], project)
     reran = "Running stage" in out.stdout
     if push:
         ensure_remote(proj)
