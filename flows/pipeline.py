@@ -62,7 +62,7 @@ def pipeline_flow(
 ) -> dict[str, Any]:
     """Run every stage for one config; returns a summary dict (also a Prefect artifact)."""
     cfg = build_config(config) if config is not None else load_config(config_path, overrides)
-    proj = Project.load(project or ".", cfg.storage)
+    proj = Project.load(project, cfg.storage)  # None: $GANPIPE_PROJECT, else the working folder
     logger = get_run_logger()
     prepared = prepare(cfg, proj)
     logger.info("data %s at %s (%s)", cfg.data.key, prepared.path, "prepared" if prepared.reran else "unchanged, DVC skipped it")

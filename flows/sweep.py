@@ -49,7 +49,7 @@ def sweep_flow(config_path: str, space_path: str, overrides: list[str] | None = 
     cfg = load_config(config_path, overrides)
     base = deep_merge(yaml.safe_load(Path(config_path).read_text()) or {}, parse_overrides(overrides))
     load_sweep(space_path)  # fail fast on a bad sweep file
-    proj = Project.load(project or ".", cfg.storage)
+    proj = Project.load(project, cfg.storage)  # None: $GANPIPE_PROJECT, else the working folder
     log = get_run_logger()
     prepared = prepare(cfg, proj)
     result = tune(base, space_path, prepared, proj)
