@@ -4,7 +4,8 @@ Each file is parsed (YAML, JSON, or line by line for the Dockerfile) and the set
 matter for a working, safe deployment are asserted: GPU resources on workers, services bound
 to localhost or cluster-internal addresses, credentials only as references, version pins that
 agree with constraints.txt and the installed Ray, and paths that exist in the repository.
-Nothing is imported from Ray, Prefect or MLflow, so the whole module runs in well under a second.
+Nothing is imported from Ray, Prefect or MLflow, so the whole module runs in well under a second
+(`ganpipe.project` is, to resolve storage settings exactly as ganpipe does).
 """
 
 from __future__ import annotations
@@ -301,6 +302,8 @@ def test_kuberay_head_not_exposed(kuberay: dict[str, Any]) -> None:
 
 
 def test_kuberay_image_env_and_secrets(kuberay: dict[str, Any]) -> None:
+    roots = {e["value"] for _, pod in pod_specs(kuberay_cluster_spec(kuberay)) for e in ray_container(pod).get("env", []) if e["name"] == "GANPIPE_STORAGE"}
+    assert len(roots) == 1, f"pods name different storage roots: {sorted(roots)}"
     for name, pod in pod_specs(kuberay_cluster_spec(kuberay)):
         c = ray_container(pod)
         assert c["image"].rsplit("/", 1)[-1] == "ganpipe-train:latest", name
@@ -355,7 +358,7 @@ def test_rayjob_lifecycle(rayjob: dict[str, Any]) -> None:
     assert "rayClusterSpec" in spec and "clusterSelector" not in spec
 
 
-def test_rayjob_capacity_and_storage(rayjob: dict[str, Any]) -> None:
+def test_rayjob_capacity_and_storage(rayjob: dict[str, Any], tmp_path: Path) -> None:
     """The cluster must have a GPU for every training worker, and shared checkpoint storage."""
     spec = rayjob["spec"]
     sets = entrypoint_sets(spec["entrypoint"])
@@ -367,10 +370,33 @@ def test_rayjob_capacity_and_storage(rayjob: dict[str, Any]) -> None:
         fixed = sum(int(g.get("replicas", 0)) * gpu_limit(ray_container(g["template"]["spec"])) for g in cluster["workerGroupSpecs"])
         assert fixed >= num_workers, "without autoscaling, `replicas` must provide every GPU up front"
     if num_workers > 1:
-        storage = sets.get("train.storage", "")
-        assert "://" in storage, "multi-worker runs need train.storage on shared (remote) storage"
+        assert not any(k.startswith("train.storage") for k in sets), "train.storage moved to storage.runs"
+        storage = {k.partition(".")[2]: v for k, v in sets.items() if k.startswith("storage.")}
+        assert storage.get("root") or storage.get("runs"), "multi-worker runs need storage.root (or storage.runs) on shared storage"
         head_env = {e["name"]: e for e in ray_container(cluster["headGroupSpec"]["template"]["spec"]).get("env", [])}
-        assert storage == head_env["GANPIPE_STORAGE"]["value"], "train.storage and GANPIPE_STORAGE disagree"
+        shared = head_env["GANPIPE_STORAGE"]["value"]
+        if "root" in storage:
+            assert storage["root"] == shared, "storage.root and GANPIPE_STORAGE disagree"
+        # Where ganpipe itself puts checkpoints and sweeps for this entrypoint (in the image's
+        # /app, which has no ganpipe.yaml; tmp_path stands in for it).
+        from ganpipe.config import StorageConfig
+        from ganpipe.project import Project, is_remote
+
+        project = Project.load(tmp_path, StorageConfig(**storage), env={})
+        assert is_remote(project.runs_storage), f"checkpoints would go to a node-local {project.runs_storage}"
+        assert project.runs_storage.startswith(shared.rstrip("/") + "/"), f"checkpoints {project.runs_storage} are not under GANPIPE_STORAGE {shared}"
+
+
+def test_infra_storage_settings_are_current() -> None:
+    """`train.storage` moved to `storage.runs` (a config holding it fails to load); every
+    `storage.KEY` that the infra files set, in manifests, comments or the README, is a real key."""
+    from ganpipe.config import StorageConfig
+
+    for path in INFRA_FILES:
+        text = path.read_text()
+        assert "train.storage" not in text, f"{path.relative_to(ROOT)}: train.storage moved to storage.runs"
+        for key in re.findall(r"--set[= ]storage\.(\w+)=", text):
+            assert key in StorageConfig.model_fields, f"{path.relative_to(ROOT)}: no setting storage.{key}"
 
 
 # ------------------------------------------------------------------------------ Dockerfile
@@ -584,6 +610,6 @@ def test_readme_steps_and_references() -> None:
     assert [int(s) for s in steps] == list(range(1, len(steps) + 1)) and len(steps) >= 6
     for ref in set(re.findall(r"infra/[\w./-]+\.(?:yaml|json|md|example)|infra/docker/Dockerfile", text)):
         assert (ROOT / ref).is_file(), f"README refers to missing {ref}"
-    for needed in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "PREFECT_API_URL", "dvc remote add -d storage s3://", "train.storage", "prefect deploy --all"):
+    for needed in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI", "PREFECT_API_URL", "dvc remote add -d storage s3://", "storage.root", "ganpipe.yaml", "GANPIPE_PROJECT", "--project", "prefect deploy --all"):
         assert needed in text, f"README does not mention {needed}"
     assert re.search(r"^## Sizing", text, re.M)
