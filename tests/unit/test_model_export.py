@@ -61,5 +61,6 @@ def test_export_log_load_generate(config, tmp_path):
     row = {"n": [3], "seed": [5]}
     if inputs is not None:
         row["inputs"] = [inputs[0].flatten().tolist()]
-    pred = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame(row))
+    with store.active():
+        pred = mlflow.pyfunc.load_model(uri).predict(pd.DataFrame(row))
     assert isinstance(pred, np.ndarray) and pred.shape[0] == 3 and np.isfinite(pred).all()
