@@ -5,7 +5,7 @@ A wrong name fails with the list of valid names, so configs never fall through s
 
 from __future__ import annotations
 
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Any, Callable, Generic, Iterator, TypeVar
 
 from ganpipe.errors import UnknownNameError
 
@@ -13,16 +13,23 @@ T = TypeVar("T")
 
 
 class Catalog(Generic[T]):
-    """Names to objects of one kind (families, losses, sources, metrics, figures)."""
+    """Names to objects of one kind (families, losses, sources, metrics, figures).
 
-    def __init__(self, kind: str):
+    `names`: the torch-free catalog in `ganpipe.specs` that config checks use; registering a
+    name it lacks fails at import, so the two cannot drift apart.
+    """
+
+    def __init__(self, kind: str, names: Catalog[Any] | None = None):
         self.kind = kind
+        self.allowed = names
         self._items: dict[str, T] = {}
 
     def register(self, name: str) -> Callable[[T], T]:
         def deco(obj: T) -> T:
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} registered twice")
+            if self.allowed is not None and name not in self.allowed:
+                raise ValueError(f"{self.kind} {name!r} has no entry in ganpipe.specs (config checks would reject it)")
             self._items[name] = obj
             return obj
 

@@ -3,6 +3,10 @@
 An unknown key, a wrong type or an unknown registry name is a `ConfigError` that names the
 key and the valid choices. The resolved config is saved with every run, and checkpoints
 carry it, so resuming never depends on the command line.
+
+This module knows types and files only; names (family, loss, metrics, sources) and the
+family's params are checked by `ganpipe.validation`, which `build_config` runs on every
+config it returns.
 """
 
 from __future__ import annotations
@@ -15,10 +19,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ganpipe.errors import ConfigError
-
 
 # Names that become folder names, MLflow run names and filter strings: one safe path component.
 SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
@@ -56,11 +59,15 @@ class DataConfig(Section):
 
     @property
     def key(self) -> str:
-        if self.name:
-            return self.name
-        from ganpipe.data.sources import dataset_key
+        return self.name or dataset_key(self.source)
 
-        return dataset_key(self.source)
+
+def dataset_key(source: str) -> str:
+    """A filesystem-safe key for a source string: 'digits', 'imagefolder:/x/my pets' -> 'my-pets'."""
+    if ":" in source:
+        _, path = source.split(":", 1)
+        source = Path(path).name or "data"
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", source).strip("-").lower() or "data"
 
 
 class ModelConfig(Section):
@@ -176,29 +183,6 @@ class PipelineConfig(Section):
             raise ValueError("name must be 1-64 letters, digits, '.', '_' or '-'")
         return v
 
-    @model_validator(mode="after")
-    def _check_names(self) -> "PipelineConfig":
-        from ganpipe.gans import FAMILIES
-        from ganpipe.losses import LOSSES
-
-        recipe = FAMILIES.get(self.model.family)
-        LOSSES.get(self.loss.name)
-        # Family-specific params are typed by the family; defaults filled in here.
-        try:
-            params = recipe.Params.model_validate(self.model.params)
-        except ValidationError as e:
-            raise ConfigError(_format_errors(e, prefix="model.params")) from None
-        object.__setattr__(self.model, "params", params.model_dump())
-        bad = _non_finite(self.model_dump(), "")
-        if bad:
-            raise ConfigError(f"invalid config: {', '.join(bad)} must be a finite number (got nan or inf)")
-        from ganpipe.evaluate.metrics import METRICS
-
-        for m in self.eval.metrics:  # fail now, not after training
-            METRICS.get(m)
-        recipe.check_config(self)
-        return self
-
     @property
     def model_name(self) -> str:
         return self.registry.model_name or f"ganpipe-{self.model.family}-{self.data.key}"
@@ -220,14 +204,14 @@ class PipelineConfig(Section):
         return self.train.run_name or f"{self.name}-{self.fingerprint()}"
 
 
-def _non_finite(value: Any, key: str) -> list[str]:
+def non_finite(value: Any, key: str = "") -> list[str]:
     """Dotted keys of NaN/inf floats anywhere in a dumped config (an infinite LR is no LR)."""
     if isinstance(value, float) and not math.isfinite(value):
         return [key]
     if isinstance(value, dict):
-        return [b for k, v in value.items() for b in _non_finite(v, f"{key}.{k}" if key else str(k))]
+        return [b for k, v in value.items() for b in non_finite(v, f"{key}.{k}" if key else str(k))]
     if isinstance(value, (list, tuple)):
-        return [b for i, v in enumerate(value) for b in _non_finite(v, f"{key}[{i}]")]
+        return [b for i, v in enumerate(value) for b in non_finite(v, f"{key}[{i}]")]
     return []
 
 
@@ -236,7 +220,7 @@ def _short(value: Any, limit: int = 120) -> str:
     return r if len(r) <= limit else r[: limit - 3] + "..."
 
 
-def _format_errors(e: ValidationError, prefix: str = "") -> str:
+def format_errors(e: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in e.errors():
         loc = ".".join(str(x) for x in ((prefix,) if prefix else ()) + tuple(err["loc"]))
@@ -309,13 +293,18 @@ MOVED = {("train", "storage"): "storage.runs"}
 
 
 def build_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
+    """A checked config from a dict: types here, then names and family rules (`validate`)."""
+    # Imported here, not at the top: validation needs the types above, and this module stays
+    # a leaf that anything may import (the names it checks are torch-free: ganpipe.specs).
+    from ganpipe.validation import validate
+
     for (section, key), new in MOVED.items():
         if isinstance(raw.get(section), dict) and key in raw[section]:
             raise ConfigError(f"{source}: '{section}.{key}' moved to '{new}'", hint=f"write it as `{new}` (see README, Storage)")
     try:
-        return PipelineConfig.model_validate(raw)
+        return validate(PipelineConfig.model_validate(raw))
     except ValidationError as e:
-        msg = _format_errors(e)
+        msg = format_errors(e)
         unknown = [".".join(map(str, err["loc"])) for err in e.errors() if err["type"] == "extra_forbidden"]
         hint = None
         if unknown:

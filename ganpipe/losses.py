@@ -11,7 +11,7 @@ Every loss takes raw (pre-sigmoid) discriminator outputs. Conventions follow the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Callable
 
 import torch
@@ -19,6 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from ganpipe.catalog import Catalog
+from ganpipe.specs.losses import LOSS_SPECS
 
 DLoss = Callable[[Tensor, Tensor], Tensor]
 GLoss = Callable[[Tensor], Tensor]
@@ -26,7 +27,8 @@ GLoss = Callable[[Tensor], Tensor]
 
 @dataclass(frozen=True)
 class AdversarialLoss:
-    """A D/G loss pair plus what the recipe must do around it."""
+    """A D/G loss pair plus what the recipe must do around it (the flags and summary come from
+    the loss's spec in ganpipe.specs.losses, which config checks read without torch)."""
 
     name: str
     d_loss: DLoss
@@ -37,7 +39,7 @@ class AdversarialLoss:
     summary: str = ""  # one line for `ganpipe models`
 
 
-LOSSES: Catalog[AdversarialLoss] = Catalog("loss")
+LOSSES: Catalog[AdversarialLoss] = Catalog("loss", names=LOSS_SPECS)
 
 
 def _mean(x: Tensor) -> Tensor:
@@ -83,15 +85,15 @@ def lsgan_g(fake: Tensor) -> Tensor:
     return 0.5 * _mean((fake - 1.0) ** 2)
 
 
-for _loss in (
-    AdversarialLoss("minimax", minimax_d, minimax_g, summary="the original saturating minimax game (Goodfellow et al. 2014): G minimises log(1 - D(G(z)))"),
-    AdversarialLoss("nonsaturating", minimax_d, nonsaturating_g, summary="non-saturating GAN loss (Goodfellow et al. 2014): G maximises log D(G(z))"),
-    AdversarialLoss("wgan", wgan_d, wgan_g, weight_clip=True, probabilistic=False, summary="Wasserstein critic with weight clipping (Arjovsky et al. 2017); loss.clip_value"),
-    AdversarialLoss("wgan-gp", wgan_d, wgan_g, gradient_penalty=True, probabilistic=False, summary="Wasserstein critic with gradient penalty (Gulrajani et al. 2017); loss.gp_weight, no BatchNorm in D"),
-    AdversarialLoss("hinge", hinge_d, hinge_g, probabilistic=False, summary="hinge loss (Lim & Ye 2017), as in SAGAN and BigGAN"),
-    AdversarialLoss("lsgan", lsgan_d, lsgan_g, probabilistic=False, summary="least-squares GAN (Mao et al. 2017)"),
+for _name, _d, _g in (
+    ("minimax", minimax_d, minimax_g),
+    ("nonsaturating", minimax_d, nonsaturating_g),
+    ("wgan", wgan_d, wgan_g),
+    ("wgan-gp", wgan_d, wgan_g),
+    ("hinge", hinge_d, hinge_g),
+    ("lsgan", lsgan_d, lsgan_g),
 ):
-    LOSSES.add(_loss.name, _loss)
+    LOSSES.add(_name, AdversarialLoss(_name, _d, _g, **asdict(LOSS_SPECS.get(_name))))
 
 
 def gradient_penalty(

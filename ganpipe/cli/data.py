@@ -56,7 +56,7 @@ def data_prepare(
     """Write Parquet shards (train/val/test) and a manifest for SOURCE."""
     from ganpipe.config import DataConfig
     from ganpipe.data.prepare import prepare
-    from ganpipe.data.sources import dataset_key
+    from ganpipe.config import dataset_key
 
     try:
         cfg = DataConfig(source=source, image_size=image_size, channels=channels or None, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, raw_root=str(raw_root))

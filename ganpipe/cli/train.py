@@ -30,16 +30,17 @@ def train(
     """Prepare the data (if needed) and run the training stage alone; prints the MLflow run id."""
     import yaml
 
-    from ganpipe import stages
     from ganpipe.config import load_config
 
     cfg = load_config(config, set_)
     project = load_project(cfg)
-    if dry_run:
+    if dry_run:  # before anything that imports torch, Ray or MLflow
         console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         console.print(yaml.safe_dump({"where": project.describe()}, sort_keys=False))
         return
     _quiet_libs()
+    from ganpipe import stages
+
     prepared = stages.prepare_stage(cfg, project)
     trained = stages.train_stage(cfg, prepared, project)
     console.print(f"MLflow run id: {trained.run_id}")
@@ -77,16 +78,16 @@ def tune(
 @handle_errors
 def models() -> None:
     """Model families and adversarial losses, one line each."""
-    from ganpipe.gans import FAMILIES
-    from ganpipe.losses import LOSSES
+    from ganpipe.specs.families import FAMILY_SPECS  # the same names and lines as the recipes, without torch
+    from ganpipe.specs.losses import LOSS_SPECS
 
     t = Table("family", "data", "what it is", title="model families (model.family)")
-    for name in FAMILIES.names():
-        cls = FAMILIES.get(name)
-        t.add_row(name, "/".join(cls.data_kinds), cls.summary)
+    for name in FAMILY_SPECS.names():
+        spec = FAMILY_SPECS.get(name)
+        t.add_row(name, "/".join(spec.data_kinds), spec.summary)
     console.print(t)
     t = Table("loss", "what it is", title="adversarial losses (loss.name)")
-    for name in LOSSES.names():
-        t.add_row(name, LOSSES.get(name).summary)
+    for name in LOSS_SPECS.names():
+        t.add_row(name, LOSS_SPECS.get(name).summary)
     console.print(t)
 

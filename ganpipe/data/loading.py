@@ -75,12 +75,6 @@ def images_to_tensor(images: np.ndarray) -> torch.Tensor:
     return t.div_(127.5).sub_(1.0)
 
 
-def tensor_to_images(x: torch.Tensor) -> np.ndarray:
-    """float N x C x H x W in [-1, 1] -> uint8 N x H x W x C."""
-    x = ((x.detach().float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return x.permute(0, 2, 3, 1).cpu().numpy()
-
-
 def numpy_to_tensors(arrays: dict[str, np.ndarray], schema: dict[str, Any]) -> dict[str, torch.Tensor]:
     """Arrays ready for a recipe: image-like columns as float in [-1, 1], the rest as is."""
     out = {}

@@ -16,8 +16,9 @@ import numpy as np
 from PIL import Image
 
 from ganpipe.data.images import IMAGE_EXTS, list_images, load_images, native_channels
-from ganpipe.errors import DataError
 from ganpipe.catalog import Catalog
+from ganpipe.errors import DataError
+from ganpipe.specs.sources import IMPORTER_KINDS, SOURCE_KINDS
 
 
 @dataclass
@@ -43,18 +44,9 @@ class Source:
     default_size: int = 16
 
 
-SOURCES: Catalog[Source] = Catalog("data source")
-IMPORTERS: Catalog[Source] = Catalog("data importer")  # used as "<name>:PATH"
-
-
-def dataset_key(source: str) -> str:
-    """A filesystem-safe key for a source string: 'digits', 'imagefolder:/x/my pets' -> 'my-pets'."""
-    import re
-
-    if ":" in source:
-        _, path = source.split(":", 1)
-        source = Path(path).name or "data"
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", source).strip("-").lower() or "data"
+# Names and kinds are declared in ganpipe.specs.sources, where config checks read them.
+SOURCES: Catalog[Source] = Catalog("data source", names=SOURCE_KINDS)
+IMPORTERS: Catalog[Source] = Catalog("data importer", names=IMPORTER_KINDS)  # used as "<name>:PATH"
 
 
 def resolve(source: str) -> tuple[Source, Path | None]:

@@ -16,6 +16,7 @@ from ganpipe.errors import ConfigError
 from ganpipe.evaluate import stats
 from ganpipe.gans.base import Sampler
 from ganpipe.catalog import Catalog
+from ganpipe.specs.metrics import METRIC_NAMES
 
 
 @dataclass
@@ -68,7 +69,7 @@ class EvalContext:
 
 
 MetricFn = Callable[[EvalContext], MetricResult]
-METRICS: Catalog[MetricFn] = Catalog("metric")
+METRICS: Catalog[MetricFn] = Catalog("metric", names=METRIC_NAMES)  # names declared in ganpipe.specs.metrics
 
 
 @METRICS.register("fcd")

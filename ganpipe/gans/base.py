@@ -11,13 +11,15 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
 
 import torch
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel
 from torch import Tensor, nn
 
 from ganpipe.catalog import Catalog
+from ganpipe.specs.families import FAMILY_SPECS
+from ganpipe.specs.params import NoParams
 
 log = logging.getLogger("ganpipe")
 
@@ -26,10 +28,6 @@ if TYPE_CHECKING:
 
 Batch = dict[str, Tensor]
 NextBatch = Callable[[], Batch]
-
-
-class NoParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 @dataclass(frozen=True)
@@ -142,12 +140,15 @@ class Sampler(ABC):
 
 
 class Recipe(ABC):
-    """One GAN family's training: nets, optimizers, update step, state, export."""
+    """One GAN family's training: nets, optimizers, update step, state, export.
+
+    `Params`, `data_kinds` and `summary` come from the family's spec (`register_family`).
+    """
 
     Params: ClassVar[type[BaseModel]] = NoParams
     data_kinds: ClassVar[tuple[str, ...]] = ("images",)
     sampler_cls: ClassVar[type[Sampler]]
-    summary: ClassVar[str] = ""  # one line for `ganpipe models`: the paper and what sets it apart
+    summary: ClassVar[str] = ""
 
     def __init__(self, cfg: "PipelineConfig", info: DataInfo, device: torch.device, sync: GradSync | None = None):
         self.cfg = cfg
@@ -155,10 +156,6 @@ class Recipe(ABC):
         self.device = device
         self.sync = sync or GradSync()
         self.params = self.Params.model_validate(cfg.model.params)
-
-    @classmethod
-    def check_config(cls, cfg: "PipelineConfig") -> None:
-        """Raise ConfigError for impossible combinations (called when a config is loaded)."""
 
     @classmethod
     def check_data(cls, info: DataInfo) -> None:
@@ -246,8 +243,22 @@ def has_spectral_norm(module: nn.Module) -> bool:
     return False
 
 
-FAMILIES: Catalog[type[Recipe]] = Catalog("model family")
-SAMPLERS: Catalog[type[Sampler]] = Catalog("sampler")
+FAMILIES: Catalog[type[Recipe]] = Catalog("model family", names=FAMILY_SPECS)
+SAMPLERS: Catalog[type[Sampler]] = Catalog("sampler", names=FAMILY_SPECS)
+
+R = TypeVar("R", bound=type[Recipe])
+
+
+def register_family(name: str) -> Callable[[R], R]:
+    """Register a recipe under its spec's name (ganpipe.specs.families), taking the spec's
+    params class, data kinds and summary: what config checks saw is what training uses."""
+    spec = FAMILY_SPECS.get(name)
+
+    def deco(cls: R) -> R:
+        cls.Params, cls.data_kinds, cls.summary = spec.Params, spec.data_kinds, spec.summary
+        return FAMILIES.register(name)(cls)
+
+    return deco
 
 
 def sampler_from_export(spec: dict[str, Any], state: dict[str, Tensor], device: str = "cpu") -> Sampler:

@@ -11,30 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from ganpipe.errors import ConfigError
-from ganpipe.gans.base import FAMILIES, SAMPLERS, NextBatch, Sampler
+from ganpipe.gans.base import SAMPLERS, NextBatch, Sampler, register_family
 from ganpipe.gans.cgan import ConditionalRecipe, cycle_labels
-from ganpipe.gans.dcgan import check_image_gan_config
-from ganpipe.models.biggan import (
-    BigGANDiscriminator,
-    BigGANGenerator,
-    attention_resolutions,
-    orthogonal_penalty,
-)
-from ganpipe.models.layers import num_doublings
-
-
-class BigGANParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    g_ch: int = Field(32, ge=1)  # G width unit (stages use 1..16 x g_ch)
-    d_ch: int = Field(32, ge=1)
-    shared_dim: int = Field(128, ge=1)  # shared class embedding size
-    attn_res: int = Field(0, ge=0)  # side of the feature map with self-attention; 0 = off
-    ema_decay: float = Field(0.999, ge=0.0, lt=1.0)  # 0 = export the raw G
-    ortho_reg: float = Field(1e-4, ge=0.0)  # beta of the off-diagonal orthogonal regulariser
+from ganpipe.models.biggan import BigGANDiscriminator, BigGANGenerator, orthogonal_penalty
 
 
 def truncated_normal(shape: tuple[int, ...], threshold: float, generator: torch.Generator) -> Tensor:
@@ -102,28 +83,9 @@ class EMA:
                 t.copy_(s)
 
 
-@FAMILIES.register("biggan")
+@register_family("biggan")
 class BigGANRecipe(ConditionalRecipe):
-    Params = BigGANParams
-    summary = "BigGAN-style (Brock et al. 2019): residual G/D, spectral norm, self-attention, conditional BN, projection D, EMA, truncation"
     sampler_cls = BigGANSampler
-
-    @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        check_image_gan_config(cfg)
-        size, p = cfg.data.image_size, cfg.model.params
-        valid = attention_resolutions(size)
-        if p["attn_res"] and p["attn_res"] not in valid:
-            raise ConfigError(
-                f"model.params.attn_res={p['attn_res']} is not a feature-map size of a {size}px BigGAN",
-                hint=f"use 0 (off) or one of {', '.join(map(str, valid))}",
-            )
-        chunks = num_doublings(size) + 1
-        if cfg.model.z_dim < chunks:
-            raise ConfigError(
-                f"model.z_dim={cfg.model.z_dim} is too small: hierarchical z splits it into {chunks} chunks at {size}px",
-                hint=f"set model.z_dim >= {chunks} (e.g. {20 * chunks})",
-            )
 
     def build(self) -> None:
         p, i = self.params, self.info

@@ -6,24 +6,15 @@ class gets the same share of G updates whatever the data's class balance.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from ganpipe.errors import ConfigError
 from ganpipe.gans.adversarial import AdversarialRecipe
-from ganpipe.gans.base import FAMILIES, SAMPLERS, Batch, DataInfo, Sampler
-from ganpipe.gans.dcgan import check_image_gan_config
+from ganpipe.gans.base import SAMPLERS, Batch, DataInfo, Sampler, register_family
 from ganpipe.models.cgan import CGANDiscriminator, CGANGenerator
-
-
-class CGANParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    g_width: int = Field(64, ge=4)
-    d_width: int = Field(64, ge=4)
-    d_norm: Literal["batch", "none", "spectral"] = "batch"
 
 
 def cycle_labels(n: int, num_classes: int, labels: Tensor | None = None) -> Tensor:
@@ -80,15 +71,9 @@ class ConditionalRecipe(AdversarialRecipe):
         return self.D(x, cond)
 
 
-@FAMILIES.register("cgan")
+@register_family("cgan")
 class CGANRecipe(ConditionalRecipe):
-    Params = CGANParams
-    summary = "conditional GAN (Mirza & Osindero 2014): one-hot class joins z in G and the image channels in D"
     sampler_cls = CGANSampler
-
-    @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        check_image_gan_config(cfg)
 
     def build(self) -> None:
         p, i = self.params, self.info

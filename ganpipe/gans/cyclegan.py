@@ -16,36 +16,14 @@ import itertools
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from ganpipe.errors import ConfigError
-from ganpipe.gans.base import FAMILIES, SAMPLERS, NextBatch, Recipe, Sampler
-from ganpipe.gans.pix2pix import (
-    check_inputs,
-    check_patch_discriminator,
-    discriminator_loss,
-    optimizer_step,
-    require_source_kind,
-    translate,
-)
+from ganpipe.gans.base import SAMPLERS, NextBatch, Recipe, Sampler, register_family
+from ganpipe.gans.pix2pix import check_inputs, discriminator_loss, optimizer_step, translate
 from ganpipe.losses import LOSSES, clip_weights
 from ganpipe.models.cyclegan import TranslatorPair, patch_discriminator
 
 DIRECTIONS = ("AtoB", "BtoA")
-
-
-class CycleGANParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    g_width: int = Field(64, ge=4)  # filters of the c7s1 layer (ngf)
-    d_width: int = Field(64, ge=4)
-    n_blocks: int = Field(9, ge=0)  # residual blocks: 6 for 128px, 9 for 256px in the paper
-    n_down: int = Field(2, ge=0, le=4)  # stride-2 downsamplings before the residual blocks
-    d_layers: int = Field(3, ge=1, le=6)
-    lambda_cycle: float = Field(10.0, ge=0.0)
-    lambda_identity: float = Field(0.5, ge=0.0)  # as a fraction of lambda_cycle
-    pool_size: int = Field(50, ge=0)  # 0 disables the history pool
-    decay_start: float = Field(0.5, ge=0.0, le=1.0)  # fraction of train.steps at constant LR
 
 
 class ImagePool:
@@ -107,29 +85,9 @@ class CycleGANSampler(Sampler):
         return translate(g, x, self.device)
 
 
-@FAMILIES.register("cyclegan")
+@register_family("cyclegan")
 class CycleGANRecipe(Recipe):
-    Params = CycleGANParams
-    summary = "CycleGAN (Zhu et al. 2017): two ResNet Gs and PatchGAN Ds, LSGAN, cycle + identity losses; unpaired images"
-    data_kinds = ("unpaired",)
     sampler_cls = CycleGANSampler
-
-    @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        p = CycleGANParams.model_validate(cfg.model.params)
-        require_source_kind(cfg, "unpaired")
-        s, f = cfg.data.image_size, 2**p.n_down
-        if s % f or s // f < 2:
-            raise ConfigError(
-                f"data.image_size={s} does not fit model.params.n_down={p.n_down} (needs a multiple of {f}, at least {2 * f})",
-                hint="use e.g. 16, 32, 64, 128 or 256 pixels, or fewer downsamplings",
-            )
-        check_patch_discriminator(cfg, p.d_layers)
-        if cfg.loss.n_critic != 1:
-            raise ConfigError(
-                "cyclegan runs one D step per G step (D learns from the image history pool)",
-                hint="set loss.n_critic=1",
-            )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

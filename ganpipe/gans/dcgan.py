@@ -2,39 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from ganpipe.errors import ConfigError
 from ganpipe.gans.adversarial import AdversarialRecipe
-from ganpipe.gans.base import FAMILIES, SAMPLERS, Sampler
+from ganpipe.gans.base import SAMPLERS, Sampler, register_family
 from ganpipe.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from ganpipe.models.layers import num_doublings
-
-
-class DCGANParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    g_width: int = Field(64, ge=4)
-    d_width: int = Field(64, ge=4)
-    d_norm: Literal["batch", "none", "spectral"] = "batch"
-
-
-def check_image_gan_config(cfg: Any) -> None:
-    try:
-        num_doublings(cfg.data.image_size)
-    except ValueError:
-        raise ConfigError(
-            f"data.image_size={cfg.data.image_size} is not supported by {cfg.model.family}",
-            hint="use 8, 16, 32, 64 or 128 (4 * 2^k)",
-        ) from None
-    if cfg.loss.name == "wgan-gp" and cfg.model.params.get("d_norm") == "batch":
-        raise ConfigError(
-            "loss wgan-gp with BatchNorm in D: the gradient penalty is per sample and BatchNorm mixes samples",
-            hint="set model.params.d_norm=none (or spectral)",
-        )
 
 
 class DCGANSampler(Sampler):
@@ -49,15 +24,9 @@ class DCGANSampler(Sampler):
         return self.generator(z).float().cpu()
 
 
-@FAMILIES.register("dcgan")
+@register_family("dcgan")
 class DCGANRecipe(AdversarialRecipe):
-    Params = DCGANParams
-    summary = "DCGAN (Radford et al. 2016): transposed-conv G, strided-conv D; unconditional images"
     sampler_cls = DCGANSampler
-
-    @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        check_image_gan_config(cfg)
 
     def build(self) -> None:
         p, i = self.params, self.info

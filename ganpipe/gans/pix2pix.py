@@ -5,61 +5,22 @@ whether the output fits *this* input. G minimises adversarial loss + lambda_L1 *
 L1 gets the low frequencies right, the patch adversary the high-frequency detail. The paper
 used the non-saturating GAN loss (the config default), lambda_L1 = 100 and Adam(2e-4, 0.5).
 
-Helpers shared with CycleGAN (source-kind check, discriminator loss, batched translation)
-live here too.
+Helpers shared with CycleGAN (discriminator loss, batched translation) live here too.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from ganpipe.errors import ConfigError
-from ganpipe.gans.base import FAMILIES, SAMPLERS, NextBatch, Recipe, Sampler
+from ganpipe.gans.base import SAMPLERS, NextBatch, Recipe, Sampler, register_family
 from ganpipe.losses import LOSSES, AdversarialLoss, clip_weights, gradient_penalty, r1_penalty
-from ganpipe.models.pix2pix import PatchDiscriminator, UNetGenerator, patch_output_size, unet_depth
-
-
-class Pix2PixParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    g_width: int = Field(64, ge=4)  # U-Net filters at the outermost level (ngf)
-    d_width: int = Field(64, ge=4)  # PatchGAN filters of the first layer (ndf)
-    d_layers: int = Field(3, ge=1, le=6)  # PatchGAN stride-2 layers: 3 = 70x70 patches
-    norm: Literal["batch", "instance"] = "batch"
-    dropout: float = Field(0.5, ge=0.0, lt=1.0)  # G's only noise source
-    dropout_layers: int = Field(3, ge=0)  # decoder layers nearest the bottleneck with dropout
-    lambda_l1: float = Field(100.0, ge=0.0)
-    sample_dropout: bool = False  # keep dropout on when sampling (the paper's test-time noise)
+from ganpipe.models.pix2pix import PatchDiscriminator, UNetGenerator
 
 
 # -- shared with CycleGAN -------------------------------------------------------------------
-
-def require_source_kind(cfg: Any, kind: str) -> None:
-    """Reject a data.source whose registered kind is not `kind`, naming the sources that fit."""
-    from ganpipe.data.sources import IMPORTERS, SOURCES, resolve
-
-    src, _ = resolve(cfg.data.source)  # an unknown name is an UnknownNameError (a ConfigError)
-    if src.kind == kind:
-        return
-    fits = [n for n in SOURCES.names() if SOURCES.get(n).kind == kind]
-    fits += [f"{n}:PATH" for n in IMPORTERS.names() if IMPORTERS.get(n).kind == kind]
-    raise ConfigError(
-        f"family {cfg.model.family} trains on {kind} data, but data.source {cfg.data.source!r} is {src.kind!r}",
-        hint=f"use a {kind} source: {', '.join(fits) or '(none registered)'}",
-    )
-
-
-def check_patch_discriminator(cfg: Any, d_layers: int) -> None:
-    if patch_output_size(cfg.data.image_size, d_layers) < 1:
-        best = max((n for n in range(1, 7) if patch_output_size(cfg.data.image_size, n) >= 1), default=None)
-        raise ConfigError(
-            f"model.params.d_layers={d_layers} downsamples {cfg.data.image_size}px images below one patch",
-            hint=f"set model.params.d_layers={best}" if best else "use larger images (at least 8px)",
-        )
-
 
 def discriminator_loss(
     loss: AdversarialLoss, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, lc: Any
@@ -144,30 +105,9 @@ class Pix2PixSampler(Sampler):
             return translate(self.generator, x, self.device)
 
 
-@FAMILIES.register("pix2pix")
+@register_family("pix2pix")
 class Pix2PixRecipe(Recipe):
-    Params = Pix2PixParams
-    summary = "pix2pix (Isola et al. 2017): U-Net G, PatchGAN D on input+output, adversarial + 100 x L1; paired images"
-    data_kinds = ("paired",)
     sampler_cls = Pix2PixSampler
-
-    @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        p = Pix2PixParams.model_validate(cfg.model.params)
-        require_source_kind(cfg, "paired")
-        try:
-            unet_depth(cfg.data.image_size)
-        except ValueError:
-            raise ConfigError(
-                f"data.image_size={cfg.data.image_size} is not supported by pix2pix (the U-Net halves it down to 1x1)",
-                hint="use a power of two: 8, 16, 32, 64, 128 or 256",
-            ) from None
-        check_patch_discriminator(cfg, p.d_layers)
-        if LOSSES.get(cfg.loss.name).gradient_penalty and p.norm == "batch":
-            raise ConfigError(
-                "loss wgan-gp with BatchNorm in D: the gradient penalty is per sample and BatchNorm mixes samples",
-                hint="set model.params.norm=instance",
-            )
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)

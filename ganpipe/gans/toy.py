@@ -10,23 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
-from ganpipe.errors import ConfigError
 from ganpipe.gans.adversarial import AdversarialRecipe
-from ganpipe.gans.base import FAMILIES, SAMPLERS, NextBatch, Sampler
+from ganpipe.gans.base import SAMPLERS, NextBatch, Sampler, register_family
 from ganpipe.models.toy import ToyDiscriminator, ToyGenerator
-
-
-class ToyParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-    g_width: int = Field(256, ge=1)
-    g_depth: int = Field(3, ge=1, le=16)  # hidden layers
-    d_width: int = Field(256, ge=1)
-    d_depth: int = Field(3, ge=1, le=16)
-    lr_final: float = Field(1.0, gt=0.0, le=1.0)  # both learning rates decay linearly to this fraction
-    pack: int = Field(1, ge=1, le=16)  # samples D judges jointly (PacGAN); 1 = the standard GAN
 
 
 class ToySampler(Sampler):
@@ -44,30 +32,9 @@ class ToySampler(Sampler):
         return self.generator(z).float().cpu()  # [n, 2]
 
 
-@FAMILIES.register("toy")
+@register_family("toy")
 class ToyRecipe(AdversarialRecipe):
-    Params = ToyParams
-    summary = "2-D toy GAN (Goodfellow et al. 2014): MLP G and D on Gaussian mixtures, for mode-collapse studies; PacGAN packing"
-    data_kinds = ("points",)
     sampler_cls = ToySampler
-
-    @classmethod
-    def check_config(cls, cfg: Any) -> None:
-        from ganpipe.data.sources import SOURCES
-
-        src = cfg.data.source
-        if ":" not in src and src in SOURCES and SOURCES.get(src).kind not in cls.data_kinds:
-            points = [n for n in SOURCES.names() if SOURCES.get(n).kind == "points"]
-            raise ConfigError(
-                f"family toy trains on 2-D points, but data.source={src!r} is {SOURCES.get(src).kind}",
-                hint=f"use one of: {', '.join(points)}",
-            )
-        pack = ToyParams.model_validate(cfg.model.params).pack
-        if cfg.train.batch_size % pack:
-            raise ConfigError(
-                f"train.batch_size={cfg.train.batch_size} is not a multiple of model.params.pack={pack}",
-                hint=f"use a batch size divisible by {pack}, e.g. {cfg.train.batch_size - cfg.train.batch_size % pack or pack}",
-            )
 
     def build(self) -> None:
         p = self.params

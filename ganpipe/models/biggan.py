@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ganpipe.models.layers import num_doublings
+from ganpipe.specs.shapes import num_doublings
 
 MAX_MULT = 16  # widest stage = 16 * ch, as in BigGAN-128
 
@@ -53,11 +53,6 @@ def d_widths(image_size: int, ch: int) -> list[int]:
     """Output channels of D's down-blocks, e.g. 32px, ch 32 -> [32, 64, 128] (then one more at 4x4)."""
     k = num_doublings(image_size)
     return [ch * min(2**i, MAX_MULT) for i in range(k)]
-
-
-def attention_resolutions(image_size: int) -> list[int]:
-    """Valid `attn_res` values: the feature-map sizes between 8 and the image size."""
-    return [4 * 2**j for j in range(1, num_doublings(image_size) + 1)]
 
 
 def upsample2x(x: Tensor) -> Tensor:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-import torch
 from torch import Tensor, nn
 
-from ganpipe.models.layers import dcgan_init, maybe_sn, num_doublings
+from ganpipe.models.layers import dcgan_init, maybe_sn
+from ganpipe.specs.shapes import num_doublings
 
 
 def _widths(image_size: int, width: int, cap: int = 8) -> list[int]:
@@ -67,10 +67,3 @@ class DCGANDiscriminator(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         # x: [N, C, S, S] -> logits [N]
         return self.net(x).flatten()
-
-
-def count_params(m: nn.Module) -> int:
-    return sum(p.numel() for p in m.parameters())
-
-
-__all__ = ["DCGANGenerator", "DCGANDiscriminator", "count_params", "torch"]

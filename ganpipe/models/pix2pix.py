@@ -11,13 +11,13 @@ uses the same discriminator with InstanceNorm and no condition.
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 import torch
 from torch import Tensor, nn
 
 from ganpipe.models.layers import dcgan_init
+from ganpipe.specs.shapes import unet_depth
 
 Norm = Literal["batch", "instance"]
 
@@ -25,14 +25,6 @@ Norm = Literal["batch", "instance"]
 def norm_layer(kind: Norm, channels: int) -> nn.Module:
     # InstanceNorm without affine parameters, as in the reference CycleGAN/Pix2Pix code.
     return nn.BatchNorm2d(channels) if kind == "batch" else nn.InstanceNorm2d(channels)
-
-
-def unet_depth(image_size: int) -> int:
-    """Levels of a U-Net that halves `image_size` (a power of two >= 4) down to 1 x 1."""
-    k = int(round(math.log2(image_size))) if image_size > 0 else 0
-    if k < 2 or 2**k != image_size:
-        raise ValueError(f"image size {image_size} is not a power of two >= 4")
-    return k
 
 
 def _level_widths(depth: int, width: int, cap: int = 8) -> list[int]:
@@ -89,11 +81,6 @@ class UNetGenerator(nn.Module):
         return self.out(h)
 
 
-def patch_output_size(image_size: int, n_layers: int) -> int:
-    """Side of the PatchGAN's logit map: n_layers stride-2 convs, then two 4x4 stride-1 convs."""
-    return image_size // 2**n_layers - 2
-
-
 class PatchDiscriminator(nn.Module):
     """PatchGAN: C64-C128-...(stride 2), one stride-1 layer, then a 1-channel conv (70x70 at n_layers=3)."""
 
@@ -111,5 +98,5 @@ class PatchDiscriminator(nn.Module):
         dcgan_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        # x: [N, C, S, S] -> patch logits [N, 1, P, P], P = patch_output_size(S, n_layers)
+        # x: [N, C, S, S] -> patch logits [N, 1, P, P], P = ganpipe.specs.shapes.patch_output_size(S, n_layers)
         return self.net(x)

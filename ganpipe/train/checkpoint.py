@@ -129,7 +129,3 @@ def load_export(folder: str | Path) -> tuple[dict[str, Any], dict[str, torch.Ten
     spec = json.loads((folder / "spec.json").read_text())
     state = torch.load(folder / "generator.pt", map_location="cpu", weights_only=True)
     return spec, state
-
-
-def load_config_dict(folder: str | Path) -> dict[str, Any]:
-    return json.loads((Path(folder) / "config.json").read_text())

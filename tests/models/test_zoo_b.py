@@ -14,7 +14,8 @@ from ganpipe.errors import ConfigError
 from ganpipe.gans import FAMILIES, DataInfo, sampler_from_export
 from ganpipe.gans.cyclegan import ImagePool
 from ganpipe.models.cyclegan import ResnetGenerator, TranslatorPair, patch_discriminator
-from ganpipe.models.pix2pix import PatchDiscriminator, UNetGenerator, patch_output_size
+from ganpipe.models.pix2pix import PatchDiscriminator, UNetGenerator
+from ganpipe.specs.shapes import patch_output_size
 from ganpipe.train.loop import Batcher, build_recipe
 
 P2P = "configs/pix2pix-colorize.yaml"

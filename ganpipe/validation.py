@@ -1,0 +1,40 @@
+"""The one step after parsing that needs the catalogs: names, family params, family rules.
+
+`build_config` runs it on every config, so a wrong family, loss, metric or data source fails
+at load time with the valid names. It reads the torch-free `ganpipe.specs`, so config errors
+and `ganpipe train --dry-run` never import torch.
+"""
+
+from __future__ import annotations
+
+from pydantic import ValidationError
+
+from ganpipe.config import PipelineConfig, format_errors, non_finite
+from ganpipe.errors import ConfigError
+from ganpipe.specs.families import FAMILY_SPECS
+from ganpipe.specs.losses import LOSS_SPECS
+from ganpipe.specs.metrics import METRIC_NAMES
+
+
+def validate(cfg: PipelineConfig) -> PipelineConfig:
+    """Check `cfg`'s names and fill in the family's params defaults (in place; returns `cfg`).
+
+    Raises `UnknownNameError` listing the valid names, or `ConfigError` for a bad combination.
+    Running it again on its own result changes nothing.
+    """
+    family = FAMILY_SPECS.get(cfg.model.family)
+    LOSS_SPECS.get(cfg.loss.name)
+    # Family-specific params are typed by the family; defaults filled in here, so the resolved
+    # config (and its fingerprint) spells them out.
+    try:
+        params = family.Params.model_validate(cfg.model.params)
+    except ValidationError as e:
+        raise ConfigError(format_errors(e, prefix="model.params")) from None
+    object.__setattr__(cfg.model, "params", params.model_dump())
+    bad = non_finite(cfg.model_dump())
+    if bad:
+        raise ConfigError(f"invalid config: {', '.join(bad)} must be a finite number (got nan or inf)")
+    for m in cfg.eval.metrics:  # fail now, not after training
+        METRIC_NAMES.get(m)
+    family.check(cfg)
+    return cfg
