@@ -33,16 +33,22 @@ class TrackingStore:
     @contextlib.contextmanager
     def active(self) -> Iterator[None]:
         """Point mlflow's fluent API (log_model, load_model) at this store for a block; the
-        fluent API has no client argument, so it is set and restored here and nowhere else."""
+        fluent API has no client argument, so it is set and restored here and nowhere else.
+        mlflow also writes the URI into MLFLOW_TRACKING_URI (for subprocesses): that is
+        restored too, so the next `Project.load` in this process is not misled by it."""
         import mlflow
 
+        env_before = os.environ.get("MLFLOW_TRACKING_URI")
         before = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
         mlflow.set_tracking_uri(self.uri)
         try:
             yield
         finally:
-            if before is not None:
-                mlflow.set_tracking_uri(before)
+            mlflow.set_tracking_uri(before)
+            if env_before is None:
+                os.environ.pop("MLFLOW_TRACKING_URI", None)
+            else:
+                os.environ["MLFLOW_TRACKING_URI"] = env_before
 
     def check_reachable(self, timeout: float = 10.0) -> None:
         """Fail fast, before any training, when the tracking store cannot be used."""

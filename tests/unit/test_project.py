@@ -84,3 +84,16 @@ def test_cli_dry_run_shows_where_things_go(tmp_path):
     assert r.exit_code == 0, r.output
     assert f"project: {tmp_path.resolve()}" in r.output and "runs: s3://bucket/x/runs" in r.output
     assert not (tmp_path / "mlflow.db").exists()  # a dry run creates nothing
+
+
+def test_using_a_store_leaves_the_process_environment_as_it_was(tmp_path, monkeypatch):
+    """mlflow's set_tracking_uri also exports MLFLOW_TRACKING_URI; a later Project.load (which
+    gives that variable precedence) must not see a store some earlier call activated."""
+    import os
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    with Project.load(tmp_path, env={}).store.active():
+        assert os.environ["MLFLOW_TRACKING_URI"].endswith("mlflow.db")
+    assert "MLFLOW_TRACKING_URI" not in os.environ
+    other = tmp_path / "other"
+    assert Project.load(other).tracking_uri == f"sqlite:///{other.resolve() / 'mlflow.db'}"
