@@ -73,8 +73,7 @@ def test_two_node_training_and_optuna_sweep_to_registry(project, prefect_server,
     assert all(t["metric"] > 0 for t in s["trials"]) and s["trial_steps"] == 60
     assert sorted(set(out["trial_nodes"])) == out["nodes"]  # the two trials ran on different nodes
     # Seeded: the trials are exactly the draws of a fresh searcher with the same seed.
-    key = lambda p: sorted(p.items())  # noqa: E731
-    assert sorted((t["params"] for t in s["trials"]), key=key) == sorted(_optuna_replay(space), key=key)
+    assert sorted(sorted(t["params"].items()) for t in s["trials"]) == sorted(sorted(p.items()) for p in _optuna_replay(space))
 
     c = MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     parent = c.get_run(s["parent_run_id"])
