@@ -105,11 +105,14 @@ def run_url(store: TrackingStore, run_id: str) -> str:
 @contextlib.contextmanager
 def lifecycle(store: TrackingStore, run_id: str, status_tag: str = "ganpipe.train_status") -> Iterator[None]:
     """A training run's states in one place: RUNNING while the block runs; FAILED (with the
-    reason in `ganpipe.failure`, and the MLflow run ended FAILED) if it raises; the caller sets
+    reason in `ganpipe.failure`, and the MLflow run ended FAILED) if it raises, except for
+    SystemExit, with which Tune stops a trial (the sweep records how it ended); the caller sets
     FINISHED with what it produced, since only it knows the checkpoint."""
     set_tags(store, run_id, {status_tag: "RUNNING"})
     try:
         yield
+    except SystemExit:  # Tune stopped or paused a trial (a scheduler's decision), not a failure
+        raise
     except BaseException as e:
         set_tags(store, run_id, {status_tag: "FAILED", "ganpipe.failure": mask(str(e) or type(e).__name__)[:4000]})
         end_run(store, run_id, "FAILED")

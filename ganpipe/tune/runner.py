@@ -9,7 +9,9 @@ process (one worker each), reporting through `ray.tune.report(checkpoint=...)`.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,10 +50,18 @@ class SweepResult:
 
 
 def _child_run(store: Any, cfg: PipelineConfig, parent: str, params: dict[str, Any], trial_id: str) -> str:
+    """The trial's run under the sweep's run: created when the trial first starts, reopened when
+    Tune starts the trial again (PBT stops and restarts trials at every exploit and, with
+    `synch`, at every perturbation), so a trial has one run however often its process starts.
+    Params are the config the trial started with; `trial.*` tags are its current values."""
     from ganpipe.tracking import runs
 
-    tags = {"mlflow.parentRunId": parent, "ganpipe.trial_id": trial_id, "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
-    rid = runs.start_run(store, cfg.experiment, f"{cfg.run_name}-{trial_id}", cfg.to_dict(), tags)
+    rid = _find_child(store, parent, trial_id)
+    if rid is None:
+        tags = {"mlflow.parentRunId": parent, "ganpipe.trial_id": trial_id, "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
+        rid = runs.start_run(store, cfg.experiment, f"{cfg.run_name}-{trial_id}", cfg.to_dict(), tags)
+    else:
+        store.client().update_run(rid, status="RUNNING")
     runs.set_tags(store, rid, {f"trial.{k}": str(v) for k, v in params.items()})
     return rid
 
@@ -81,20 +91,51 @@ def train_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     tune.report({**final, "checkpoint_path": str(res.checkpoint)})
 
 
+ORIGIN_FILE = "tune_origin.json"  # in a Tune-managed checkpoint: the trial and step that wrote it
+
+
 class TuneReporter:
-    """The loop's Reporter for in-process trials: Tune-managed metrics and checkpoints."""
+    """The loop's Reporter for in-process trials: Tune-managed metrics and checkpoints.
+
+    Each checkpoint names the trial that wrote it, so a trial that PBT restarts from a checkpoint
+    can tell an exploit (another trial's weights) from resuming its own."""
+
+    def __init__(self) -> None:
+        self._restored: Path | None = None
+        self._fetched = False
 
     def report(self, metrics: dict[str, float], checkpoint_dir: Path | None) -> None:
         from ray import tune
 
-        ck = tune.Checkpoint.from_directory(str(checkpoint_dir)) if checkpoint_dir else None
+        ck = None
+        if checkpoint_dir:
+            origin = {"trial_id": tune.get_context().get_trial_id(), "step": int(metrics.get("step", 0))}
+            (Path(checkpoint_dir) / ORIGIN_FILE).write_text(json.dumps(origin))
+            ck = tune.Checkpoint.from_directory(str(checkpoint_dir))
         tune.report(metrics, checkpoint=ck)
 
     def latest_checkpoint(self) -> Path | None:
+        """The checkpoint Tune started this trial from, copied here once (the loop and the
+        trial's bookkeeping both ask)."""
         from ray import tune
 
-        ck = tune.get_checkpoint()
-        return Path(ck.to_directory(tempfile.mkdtemp(prefix="ganpipe-pbt-"))) if ck else None
+        if not self._fetched:
+            ck = tune.get_checkpoint()
+            self._restored = Path(ck.to_directory(tempfile.mkdtemp(prefix="ganpipe-pbt-"))) if ck else None
+            self._fetched = True
+        return self._restored
+
+    def origin(self) -> dict[str, Any] | None:
+        """{"trial_id", "step"} of the checkpoint this trial restarts from; None on a first start."""
+        ck = self.latest_checkpoint()
+        if ck is None:
+            return None
+        f = ck / ORIGIN_FILE
+        return json.loads(f.read_text()) if f.is_file() else {"trial_id": "?", "step": -1}
+
+    def close(self) -> None:
+        if self._restored is not None:
+            shutil.rmtree(self._restored, ignore_errors=True)
 
 
 def pbt_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
@@ -111,14 +152,24 @@ def pbt_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     cfg = trial_config(ctx["base"], sweep, params)
     trial_id = tune.get_context().get_trial_id()
     rid = _child_run(store, cfg, ctx["parent"], params, trial_id)
-    with runs.lifecycle(store, rid):
-        run_training(
-            cfg,
-            ctx["data_dir"],
-            reporter=TuneReporter(),
-            sink=MlflowSink(project.tracking_uri, rid),
-            evaluator=make_evaluator(cfg, ctx["data_dir"], project.cache),
-        )
+    reporter = TuneReporter()
+    origin = reporter.origin()
+    if origin is not None:
+        # One record per restart: an exploit is a restore from another trial's checkpoint, with
+        # the explored params this trial goes on with.
+        runs.set_tags(store, rid, {"ganpipe.restored_from": f"{origin['trial_id']}@{origin['step']}"})
+        runs.log_dict(store, rid, {"from_trial": origin["trial_id"], "step": origin["step"], "params": params}, f"pbt/restore-step-{origin['step']}.json")
+    try:
+        with runs.lifecycle(store, rid):
+            run_training(
+                cfg,
+                ctx["data_dir"],
+                reporter=reporter,
+                sink=MlflowSink(project.tracking_uri, rid),
+                evaluator=make_evaluator(cfg, ctx["data_dir"], project.cache),
+            )
+    finally:
+        reporter.close()
     runs.set_tags(store, rid, {"ganpipe.train_status": "FINISHED"})
     runs.end_run(store, rid, "FINISHED")
 
@@ -134,7 +185,10 @@ def _scheduler(sweep: SweepConfig, max_t: int, search: str):
             time_attr="step",
             perturbation_interval=s.perturbation_interval,
             hyperparam_mutations=to_tune(s.mutations, "random"),
-            synch=False,
+            synch=s.synch,
+            # Checkpoints between evaluations report losses only (as for the other schedulers):
+            # PBT acts on the results that carry the metric instead of failing on the others.
+            require_attrs=False,
         )
     return FIFOScheduler()
 
@@ -151,7 +205,15 @@ def _searcher(sweep: SweepConfig, metric: str, mode: str):
     from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
-    return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode, seed=sweep.seed), max_concurrent=sweep.max_concurrent_trials)
+    class EvaluatedResultsOnly(OptunaSearch):
+        """Optuna records each intermediate result's metric and fails (KeyError) on one without
+        it; checkpoints between evaluations report losses only, so those are not passed on."""
+
+        def on_trial_result(self, trial_id: str, result: dict) -> None:
+            if self.metric in result:
+                super().on_trial_result(trial_id, result)
+
+    return ConcurrencyLimiter(EvaluatedResultsOnly(metric=metric, mode=mode, seed=sweep.seed), max_concurrent=sweep.max_concurrent_trials)
 
 
 def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project: Project, name: str | None = None) -> SweepResult:

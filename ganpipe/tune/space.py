@@ -22,6 +22,9 @@ class SchedulerConfig(BaseModel):
     grace_period: int = Field(200, ge=1)  # steps before ASHA may stop a trial
     reduction_factor: int = Field(2, ge=2)
     perturbation_interval: int = Field(500, ge=1)  # PBT: steps between exploit/explore
+    # PBT: perturb only when every trial has reached the interval (Ray's synch=True), so each
+    # perturbation ranks the whole population; asynchronous PBT ranks whoever has reported so far.
+    synch: bool = False
     mutations: dict[str, Any] = Field(default_factory=dict)  # PBT: key -> domain (as in space)
 
 

@@ -46,3 +46,25 @@ def test_seeded_search_keeps_the_concurrency_cap():
     sweep = load_sweep(REPO / "configs/sweeps/dcgan-digits-arch.yaml")
     sweep.seed, sweep.max_concurrent_trials = 7, 3
     assert _searcher(sweep, "eval.fcd", "min").max_concurrent == 3
+
+
+def _optuna_draws(seed, n=3):
+    from ganpipe.tune.space import SweepConfig
+
+    sweep = SweepConfig.model_validate(
+        {"search": "optuna", "seed": seed, "max_concurrent_trials": n,
+         "space": {"loss.name": {"choice": ["nonsaturating", "hinge"]}, "optim.lr_g": {"loguniform": [1.0e-4, 5.0e-4]}}}
+    )
+    search = _searcher(sweep, "eval.fcd", "min")
+    search.set_search_properties("eval.fcd", "min", to_tune(sweep.space, sweep.search))
+    draws = [search.suggest(f"t{i}") for i in range(n)]
+    # A checkpoint between evaluations reports no metric: Optuna must skip it, not fail the sweep.
+    search.on_trial_result("t0", {"step": 10, "training_iteration": 1})
+    search.on_trial_result("t0", {"step": 20, "training_iteration": 2, "eval.fcd": 3.0})
+    return draws
+
+
+def test_seeded_optuna_search_repeats_its_draws_and_skips_results_without_the_metric():
+    first, again, other = _optuna_draws(0), _optuna_draws(0), _optuna_draws(1)
+    assert first == again
+    assert first != other
