@@ -136,14 +136,6 @@ class TrackingConfig(Section):
     experiment: str | None = None  # default: ganpipe-<name>
 
 
-class FaultConfig(Section):
-    """Deliberate faults for resilience drills and tests (all off by default)."""
-
-    nan_loss_at_step: int | None = Field(None, ge=1)  # the losses become NaN at this step
-    raise_at_step: int | None = Field(None, ge=1)  # the worker raises at this step (first attempt only)
-    exit_at_step: int | None = Field(None, ge=1)  # the worker process exits hard (first attempt only)
-
-
 class PipelineConfig(Section):
     name: str = "dcgan-digits"
     data: DataConfig = Field(default_factory=DataConfig)
@@ -154,7 +146,16 @@ class PipelineConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    faults: FaultConfig = Field(default_factory=FaultConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_faults(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "faults" in raw:
+            raise ConfigError(
+                "the 'faults' section was removed from configs: fault injection is a test and drill API now",
+                hint="delete the section; in a test or drill, pass faults=ganpipe.train.faults.Faults(...) to fit, run_training or run_sweep",
+            )
+        return raw
 
     @field_validator("name")
     @classmethod
@@ -198,12 +199,27 @@ class PipelineConfig(Section):
         return self.model_dump(mode="json")
 
     def fingerprint(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
+        # Hashed as before the faults section left the config, so run names stay the same and
+        # re-running a config still resumes or reuses its earlier run.
+        blob = json.dumps({**self.to_dict(), **_FAULTS_OFF}, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
     @property
     def run_name(self) -> str:
         return self.train.run_name or f"{self.name}-{self.fingerprint()}"
+
+
+# The section every config carried, with every fault off, before fault injection left the config.
+_FAULTS_OFF = {"faults": {"nan_loss_at_step": None, "raise_at_step": None, "exit_at_step": None}}
+
+
+def without_faults_off(raw: dict[str, Any]) -> dict[str, Any]:
+    """A config saved before the faults section left the config (a run's resolved.yaml), without
+    that section when every fault in it is off; one that injects a fault stays an error."""
+    f = raw.get("faults", {}) if isinstance(raw, dict) else None
+    if isinstance(f, dict) and set(f) <= set(_FAULTS_OFF["faults"]) and all(v is None for v in f.values()):
+        return {k: v for k, v in raw.items() if k != "faults"}
+    return raw
 
 
 def _non_finite(value: Any, key: str) -> list[str]:

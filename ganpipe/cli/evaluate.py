@@ -40,7 +40,7 @@ def _run_config(run_id: str) -> Any:
 
     import yaml
 
-    from ganpipe.config import build_config
+    from ganpipe.config import build_config, without_faults_off
     from ganpipe.tracking.runs import client
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a clean table output
@@ -49,7 +49,7 @@ def _run_config(run_id: str) -> Any:
             raw = yaml.safe_load(Path(client().download_artifacts(run_id, "config/resolved.yaml", tmp)).read_text())
     except Exception as e:
         raise GanpipeError(f"run {run_id} has no readable config/resolved.yaml: {str(e)[:200]}", hint="re-evaluate a version registered by the pipeline") from None
-    return build_config(raw, source=f"run {run_id} config/resolved.yaml")
+    return build_config(without_faults_off(raw), source=f"run {run_id} config/resolved.yaml")
 
 
 def _training_data(cfg: Any, data: Optional[Path], fingerprint: str) -> Path:

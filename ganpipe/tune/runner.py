@@ -13,11 +13,15 @@ import os
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ganpipe.config import PipelineConfig
 from ganpipe.errors import GanpipeError
+from ganpipe.train.faults import Faults
 from ganpipe.tune.space import SweepConfig, to_tune, trial_config, validate
+
+# Faults for every trial, or a function from a trial's sampled params to its faults (or None).
+TrialFaults = Faults | Callable[[dict[str, Any]], Faults | None] | None
 
 
 @dataclass
@@ -76,7 +80,7 @@ def train_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     rid = _child_run(cfg, ctx["parent"], params, trial_id)
     tracking = {"tracking_uri": ctx["tracking_uri"], "run_id": rid}
     try:
-        res = fit(cfg, Path(ctx["data_dir"]), Path(ctx["project"]), tracking, callbacks=[TuneReportCallback()])
+        res = fit(cfg, Path(ctx["data_dir"]), Path(ctx["project"]), tracking, callbacks=[TuneReportCallback()], faults=_faults(ctx, params))
     except BaseException as e:
         runs.set_tags(rid, {"ganpipe.train_status": "FAILED", "ganpipe.failure": str(e)[:4000]})
         runs.end_run(rid, "FAILED")
@@ -88,6 +92,11 @@ def train_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     # step: report the final metrics and checkpoint once more from the trial itself.
     final = {k: v for k, v in res.metrics.items() if isinstance(v, (int, float))}
     tune.report({**final, "checkpoint_path": str(res.checkpoint)})
+
+
+def _faults(ctx: dict[str, Any], params: dict[str, Any]) -> Faults | None:
+    f = ctx.get("faults")
+    return f if f is None or isinstance(f, Faults) else f(params)
 
 
 class TuneReporter:
@@ -126,6 +135,7 @@ def pbt_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
             reporter=TuneReporter(),
             sink=MlflowSink(ctx["tracking_uri"], rid),
             evaluator=make_evaluator(cfg, ctx["data_dir"], Path(ctx["project"]) / ".ganpipe" / "cache"),
+            faults=_faults(ctx, params),
         )
     except BaseException as e:
         runs.set_tags(rid, {"ganpipe.train_status": "FAILED", "ganpipe.failure": str(e)[:4000]})
@@ -166,13 +176,16 @@ def _searcher(sweep: SweepConfig, metric: str, mode: str):
     return ConcurrencyLimiter(OptunaSearch(metric=metric, mode=mode, seed=sweep.seed), max_concurrent=sweep.max_concurrent_trials)
 
 
-def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project: Path, name: str | None = None) -> SweepResult:
-    """Run every trial; returns the table and the best trial (not yet evaluated/registered)."""
+def run_sweep(
+    base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project: Path, name: str | None = None, faults: TrialFaults = None
+) -> SweepResult:
+    """Run every trial; returns the table and the best trial (not yet evaluated/registered).
+    `faults`: deliberate faults for drills and tests (see `TrialFaults`)."""
     from ray import tune
 
     from ganpipe.tracking import runs
     from ganpipe.tracking.store import tracking_uri
-    from ganpipe.train.driver import ensure_ray
+    from ganpipe.train.local_ray import ensure_ray
 
     project = project.resolve()
     invalid = validate(base, sweep)
@@ -190,7 +203,7 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
     parent = runs.start_run(probe.experiment, sweep_name, {"sweep": sweep.model_dump(mode="json"), "base": base}, {"ganpipe.stage": "sweep"})
     if invalid:
         runs.log_dict(parent, {"invalid_combinations": invalid}, "sweep/invalid.json")
-    ctx = {"base": base, "sweep": sweep.model_dump(mode="json"), "data_dir": str(data_dir.resolve()), "project": str(project), "parent": parent, "tracking_uri": tracking_uri()}
+    ctx = {"base": base, "sweep": sweep.model_dump(mode="json"), "data_dir": str(data_dir.resolve()), "project": str(project), "parent": parent, "tracking_uri": tracking_uri(), "faults": faults}
     is_pbt = sweep.scheduler.name == "pbt"
     fn = pbt_trial if is_pbt else train_trial
 
@@ -250,7 +263,7 @@ def _warn_without_state_api() -> None:
     try:
         from ray.util.state import list_nodes
 
-        from ganpipe.train.driver import LOCAL_DASHBOARD
+        from ganpipe.train.local_ray import LOCAL_DASHBOARD
 
         list_nodes(address=LOCAL_DASHBOARD, limit=1, timeout=10)
     except Exception as e:  # noqa: BLE001 - any failure means the cleaner cannot work either
