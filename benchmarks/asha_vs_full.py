@@ -30,7 +30,7 @@ def main() -> None:
 
     from ganpipe import stages
     from ganpipe.config import load_config
-    from ganpipe.train.driver import ensure_ray
+    from ganpipe.train.local_ray import ensure_ray
     from ganpipe.tune.runner import run_sweep
     from ganpipe.tune.space import load_sweep
 

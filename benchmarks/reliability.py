@@ -75,7 +75,9 @@ def main() -> None:
     from ganpipe.errors import CheckpointError, TrainingError
     from ganpipe.tracking.sink import MlflowSink
     from ganpipe.train.checkpoint import save_checkpoint, verify
-    from ganpipe.train.driver import ensure_ray, fit
+    from ganpipe.train.driver import fit
+    from ganpipe.train.faults import Faults
+    from ganpipe.train.local_ray import ensure_ray
     from ganpipe.train.loop import run_training
 
     ensure_ray(num_cpus=2, log_to_driver=False)  # the product's own local Ray
@@ -99,7 +101,7 @@ def main() -> None:
         for i in range(args.runs):
             tried += 1
             t0 = time.time()
-            res = fit(load_config(REPO / "configs/dcgan-digits.yaml", cfg_args + ["faults.exit_at_step=250", f"train.run_name=kill-{i}"]), data, project)
+            res = fit(load_config(REPO / "configs/dcgan-digits.yaml", cfg_args + [f"train.run_name=kill-{i}"]), data, project, faults=Faults(exit_at_step=250))
             wall = time.time() - t0
             if res.metrics["step"] == 500:
                 ok += 1
@@ -112,7 +114,7 @@ def main() -> None:
         for i in range(args.runs):
             tried += 1
             try:
-                run_training(load_config(REPO / "configs/dcgan-digits.yaml", TINY + ["train.steps=120", "faults.nan_loss_at_step=60"]), data)
+                run_training(load_config(REPO / "configs/dcgan-digits.yaml", TINY + ["train.steps=120"]), data, faults=Faults(nan_loss_at_step=60))
             except TrainingError as e:
                 ok += "diverged at step" in e.message
         rows.append(("NaN loss at step 60 (stop with reason)", tried, ok, "n/a (stopped at the next log point)", "none", "immediate"))

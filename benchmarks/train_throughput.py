@@ -388,7 +388,7 @@ def main() -> None:
     args = ap.parse_args()
     threads = args.threads or os.cpu_count() or 2
     torch.set_num_threads(threads)
-    from ganpipe.train.driver import ensure_ray
+    from ganpipe.train.local_ray import ensure_ray
     from ganpipe.train.host import tune_allocator
 
     tune_allocator()  # the plain loop gets the process settings that ganpipe's loop applies

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from ganpipe.errors import ConfigError
 
@@ -155,14 +155,6 @@ class StorageConfig(Section):
     artifacts: str | None = None  # MLflow artifact location for new experiments
 
 
-class FaultConfig(Section):
-    """Deliberate faults for resilience drills and tests (all off by default)."""
-
-    nan_loss_at_step: int | None = Field(None, ge=1)  # the losses become NaN at this step
-    raise_at_step: int | None = Field(None, ge=1)  # the worker raises at this step (first attempt only)
-    exit_at_step: int | None = Field(None, ge=1)  # the worker process exits hard (first attempt only)
-
-
 class PipelineConfig(Section):
     name: str = "dcgan-digits"
     data: DataConfig = Field(default_factory=DataConfig)
@@ -173,8 +165,17 @@ class PipelineConfig(Section):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     registry: RegistryConfig = Field(default_factory=RegistryConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
-    faults: FaultConfig = Field(default_factory=FaultConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_faults(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and "faults" in raw:
+            raise ConfigError(
+                "the 'faults' section was removed from configs: fault injection is a test and drill API now",
+                hint="delete the section; in a test or drill, pass faults=ganpipe.train.faults.Faults(...) to fit, run_training or run_sweep",
+            )
+        return raw
 
     @field_validator("name")
     @classmethod
@@ -195,13 +196,37 @@ class PipelineConfig(Section):
         return self.model_dump(mode="json")
 
     def fingerprint(self) -> str:
-        """What the run is (not where it is stored): the run name's hash."""
-        blob = json.dumps({k: v for k, v in self.to_dict().items() if k != "storage"}, sort_keys=True).encode()
+        """What the run is, not where it is stored: the run name's hash. Hashed as configs were
+        before `faults` left them and `train.storage` became `storage.runs` (both at their
+        defaults), so run names stay the same and re-running a config resumes or reuses its run."""
+        d = {k: v for k, v in self.to_dict().items() if k != "storage"}
+        d = {**d, **_FAULTS_OFF, "train": {**d["train"], "storage": ".ganpipe/runs"}}
+        blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
     @property
     def run_name(self) -> str:
         return self.train.run_name or f"{self.name}-{self.fingerprint()}"
+
+
+# The section every config carried, with every fault off, before fault injection left the config.
+_FAULTS_OFF = {"faults": {"nan_loss_at_step": None, "raise_at_step": None, "exit_at_step": None}}
+
+
+def upgrade_saved(raw: dict[str, Any]) -> dict[str, Any]:
+    """A config an earlier release saved (a run's resolved.yaml) in today's keys: its inert
+    `faults` section (every fault off) dropped, `train.storage` moved to `storage.runs`. A saved
+    config that injects a fault stays an error."""
+    if not isinstance(raw, dict):
+        return raw
+    f = raw.get("faults")
+    if isinstance(f, dict) and set(f) <= set(_FAULTS_OFF["faults"]) and all(v is None for v in f.values()):
+        raw = {k: v for k, v in raw.items() if k != "faults"}
+    train = raw.get("train")
+    if isinstance(train, dict) and "storage" in train:
+        raw = {**raw, "train": {k: v for k, v in train.items() if k != "storage"}}
+        raw.setdefault("storage", {"runs": train["storage"]})
+    return raw
 
 
 def non_finite(value: Any, key: str = "") -> list[str]:

@@ -28,7 +28,7 @@ def ray_session():
     import ray
 
     if not ray.is_initialized():
-        from ganpipe.train.driver import ensure_ray
+        from ganpipe.train.local_ray import ensure_ray
 
         ensure_ray(num_cpus=2, log_to_driver=False, state_api=True)  # the sweep tests need it
     yield ray

@@ -33,22 +33,13 @@ def ui(
     raise typer.Exit(subprocess.call(cmd))
 
 
-def _upgrade(raw: dict[str, Any]) -> dict[str, Any]:
-    """A resolved config saved by an earlier release, in today's keys (train.storage -> storage.runs)."""
-    train = raw.get("train")
-    if isinstance(train, dict) and "storage" in train:
-        raw = {**raw, "train": {k: v for k, v in train.items() if k != "storage"}}
-        raw.setdefault("storage", {"runs": train["storage"]})
-    return raw
-
-
 def _run_config(store: Any, run_id: str) -> Any:
     """The resolved config the run was trained with (its config/resolved.yaml artifact)."""
     import tempfile
 
     import yaml
 
-    from ganpipe.config import build_config
+    from ganpipe.config import build_config, upgrade_saved
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # a clean table output
     try:
@@ -56,7 +47,7 @@ def _run_config(store: Any, run_id: str) -> Any:
             raw = yaml.safe_load(Path(store.client().download_artifacts(run_id, "config/resolved.yaml", tmp)).read_text())
     except Exception as e:
         raise GanpipeError(f"run {run_id} has no readable config/resolved.yaml: {str(e)[:200]}", hint="re-evaluate a version registered by the pipeline") from None
-    return build_config(_upgrade(raw or {}), source=f"run {run_id} config/resolved.yaml")
+    return build_config(upgrade_saved(raw or {}), source=f"run {run_id} config/resolved.yaml")
 
 
 def _training_data(project: Any, cfg: Any, data: Optional[Path], fingerprint: str) -> Path:

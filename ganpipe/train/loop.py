@@ -1,4 +1,5 @@
-"""The generic training loop: schedules recipe steps, reports, checkpoints, resumes.
+"""The generic training loop: the recipe's steps, and at the points `schedule.Schedule` names,
+metrics, evaluations, samples, checkpoints and reports; resumes from the runner's checkpoint.
 
 `run_training` knows nothing of Ray or of any family; `train_loop_per_worker` is the thin
 Ray Train entry point that plugs Ray's context, reporting and checkpoints into it.
@@ -23,8 +24,11 @@ from ganpipe.data.loading import load_manifest, load_tensors
 from ganpipe.gans import FAMILIES, DataInfo
 from ganpipe.gans.base import Batch, GradSync, Recipe
 from ganpipe.train.checkpoint import load_state, save_checkpoint
+from ganpipe.train.faults import Faults
 from ganpipe.train.health import HealthMonitor
 from ganpipe.train.host import tune_allocator
+from ganpipe.train.meter import Meter
+from ganpipe.train.schedule import Schedule
 
 
 class Reporter(Protocol):
@@ -151,107 +155,100 @@ def run_training(
     on_step: Callable[[int], None] | None = None,
     evaluator: Callable[[Recipe], dict[str, float]] | None = None,
     stream: Any = None,
+    faults: Faults | None = None,
 ) -> LoopResult:
     """`stream`: this worker's Ray Data shard when `train.loader` is "stream" (Ray Train hands
-    it out); an in-process run with that loader streams the shards itself."""
+    it out); an in-process run with that loader streams the shards itself. `faults`: deliberate
+    faults for drills and tests (see `faults.Faults`)."""
     device = device or torch.device("cpu")
     t_begin = time.perf_counter()
     tune_allocator()  # before the first step's buffers are allocated
     t = cfg.train
     seed_everything(t.seed)  # identical initial weights on every rank
     recipe = build_recipe(cfg, data_dir, device)
-    if t.loader == "stream":
-        n = int(load_manifest(data_dir)["counts"]["train"])
-        data = {k: v[:32] for k, v in load_tensors(data_dir, "val").items()}  # only for sample previews
-    else:
-        data = load_tensors(data_dir, "train")
-        n = len(next(iter(data.values())))
-        if world > 1:  # each rank reads the shared shards and keeps its own slice
-            data = {k: v[rank::world] for k, v in data.items()}
+    data, n = _split(cfg, data_dir, rank, world)
 
-    start = 0
-    ckpt = reporter.latest_checkpoint() if reporter else None
-    if ckpt is not None:
-        state = load_state(ckpt, map_location=device)
-        recipe.load_state_dict(state["recipe"])
-        start = int(state["step"])
+    start = _resume(recipe, reporter, device)  # 0, or the step of the runner's latest checkpoint
     # Per-rank noise and batch order; offset by the resume step so a resumed run draws fresh noise.
     seed_everything(t.seed * 100_003 + rank * 1_009 + start)
-    batch_seed = t.seed + 7919 * rank + start
-    if t.loader == "stream":
-        from ganpipe.data.streaming import StreamBatcher, parquet_dataset
-
-        batches: Any = StreamBatcher(stream if stream is not None else parquet_dataset(data_dir), data_dir, t.batch_size, batch_seed, device)
-    else:
-        batches = Batcher(data, t.batch_size, seed=batch_seed, device=device, pin=device.type == "cuda")
-    health = HealthMonitor()
+    batches = _batches(cfg, data_dir, data, t.seed + 7919 * rank + start, device, stream)
+    schedule, health = Schedule(cfg), HealthMonitor()
+    meter = Meter(t.batch_size * cfg.loss.n_critic * world, t_begin)
     history: list[dict[str, float]] = []
     metrics: dict[str, float] = {}
-    t0, images = time.perf_counter(), 0
-    t_prev, images_prev = t0, 0  # at the previous log point: the recent rate, past start-up
-    imgs_per_step = t.batch_size * cfg.loss.n_critic * world
-    faults = cfg.faults
     try:
         for step in range(start + 1, t.steps + 1):
-            if start == 0 and step == faults.raise_at_step:
-                raise RuntimeError(f"injected fault: worker raised at step {step}")
-            if start == 0 and step == faults.exit_at_step:
-                os._exit(17)  # a hard worker death, as if the process were killed
+            if faults:
+                faults.before_step(step, resumed=start > 0)
             logs = recipe.train_step(batches, step)
-            if faults.nan_loss_at_step is not None and step >= faults.nan_loss_at_step:
-                logs = {k: v * float("nan") if k.startswith("loss") else v for k, v in logs.items()}
-            images += imgs_per_step
+            if faults:
+                logs = faults.after_step(step, logs)
+            meter.step()
             if on_step:
                 on_step(step)
-            last = step == t.steps
-            log_due = step % t.log_every == 0 or last
-            ckpt_due = step % t.checkpoint_every == 0 or last
-            eval_due = bool(cfg.eval.every) and (step % cfg.eval.every == 0 or last)
-            if not (log_due or ckpt_due or eval_due):
+            due = schedule.due(step)
+            if not due.any:
                 continue
-            metrics = {k: float(v) for k, v in logs.items()}  # the only host sync: at log points
-            now = time.perf_counter()
-            metrics["images_per_s"] = images / max(now - t0, 1e-9)
-            metrics["images_per_s_window"] = (images - images_prev) / max(now - t_prev, 1e-9)  # since the last log point
-            t_prev, images_prev = now, images
+            metrics = {k: float(v) for k, v in logs.items()}  # the only host sync: at these points
+            metrics |= meter.read()
             metrics["step"] = float(step)
             metrics["start_step"] = float(start)  # > 0 after a resume: shows where training picked up
-            metrics["time.train_s"] = now - t_begin  # seconds in this worker's loop, set-up and data load included
             health.check(metrics, step)
-            if evaluator is not None and rank == 0 and eval_due:
+            if evaluator is not None and rank == 0 and due.eval:
                 metrics.update({f"eval.{k}": float(v) for k, v in evaluator(recipe).items()})
             history.append(metrics)
             if rank == 0 and sink is not None:
                 sink.log_metrics({k: v for k, v in metrics.items() if k != "step"}, step)
-                if step % t.sample_every == 0 or last:
+                if due.samples:
                     sink.log_samples(recipe.sampler().preview(64, seed=0, real={k: v[:32] for k, v in data.items()}), step)
-            # Only checkpoints and evaluations go to the runner: Ray Train takes one report per worker
-            # each time its controller polls (every 2 s), so reporting at every log point capped fast
-            # loops at one log interval per 2 s. Logged metrics reach MLflow through the sink.
-            if reporter is None or not (ckpt_due or eval_due):
+            if reporter is None or not due.report:  # see Due.report: logged metrics go to the sink
                 continue
-            if ckpt_due:
-                with tempfile.TemporaryDirectory(prefix="ganpipe-ckpt-") as tmp:
-                    ck = None
-                    if rank == 0:
-                        ck = save_checkpoint(
-                            Path(tmp) / "checkpoint",
-                            step=step,
-                            recipe_state=recipe.state_dict(),
-                            export=recipe.export(),
-                            config=cfg.to_dict(),
-                            extra={"images_seen": images, "data_size": n},
-                        )
-                    reporter.report(metrics, ck)
-            else:
+            if not due.checkpoint:
                 reporter.report(metrics, None)
+                continue
+            with tempfile.TemporaryDirectory(prefix="ganpipe-ckpt-") as tmp:
+                ck = _save(Path(tmp) / "checkpoint", recipe, cfg, step, {"images_seen": meter.images, "data_size": n}) if rank == 0 else None
+                reporter.report(metrics, ck)  # every rank reports; rank 0's report carries the checkpoint
     finally:
         if hasattr(batches, "close"):
             batches.close()  # the streaming reader's thread
     if rank == 0 and sink is not None:
         sink.flush()
-    elapsed = time.perf_counter() - t0
-    return LoopResult(step=t.steps, metrics=metrics, images_per_s=images / max(elapsed, 1e-9), history=history, recipe=recipe)
+    return LoopResult(step=t.steps, metrics=metrics, images_per_s=meter.images_per_s(), history=history, recipe=recipe)
+
+
+def _resume(recipe: Recipe, reporter: Reporter | None, device: torch.device) -> int:
+    ckpt = reporter.latest_checkpoint() if reporter else None
+    if ckpt is None:
+        return 0
+    state = load_state(ckpt, map_location=device)
+    recipe.load_state_dict(state["recipe"])
+    return int(state["step"])
+
+
+def _save(folder: Path, recipe: Recipe, cfg: PipelineConfig, step: int, extra: dict[str, Any]) -> Path:
+    return save_checkpoint(folder, step=step, recipe_state=recipe.state_dict(), export=recipe.export(), config=cfg.to_dict(), extra=extra)
+
+
+def _split(cfg: PipelineConfig, data_dir: str | Path, rank: int, world: int) -> tuple[Batch, int]:
+    """This rank's training data in memory and the split's size. When streaming, the data are
+    read batch by batch elsewhere, and only a few validation images are kept, for sample previews."""
+    if cfg.train.loader == "stream":
+        n = int(load_manifest(data_dir)["counts"]["train"])
+        return {k: v[:32] for k, v in load_tensors(data_dir, "val").items()}, n
+    data = load_tensors(data_dir, "train")
+    n = len(next(iter(data.values())))
+    if world > 1:  # each rank reads the shared shards and keeps its own slice
+        data = {k: v[rank::world] for k, v in data.items()}
+    return data, n
+
+
+def _batches(cfg: PipelineConfig, data_dir: str | Path, data: Batch, seed: int, device: torch.device, stream: Any) -> Any:
+    if cfg.train.loader == "stream":
+        from ganpipe.data.streaming import StreamBatcher, parquet_dataset
+
+        return StreamBatcher(stream if stream is not None else parquet_dataset(data_dir), data_dir, cfg.train.batch_size, seed, device)
+    return Batcher(data, cfg.train.batch_size, seed=seed, device=device, pin=device.type == "cuda")
 
 
 class RayReporter:
@@ -300,7 +297,7 @@ class RayReporter:
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:
-    """Ray Train entry point: config = {cfg, data_dir, tracking, on_step, ...} (see `driver.fit`)."""
+    """Ray Train entry point: config = {cfg, data_dir, tracking, on_step, faults, ...} (see `driver.fit`)."""
     import ray.train
     import ray.train.torch
 
@@ -319,7 +316,10 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     reporter = RayReporter(config.get("run_dir"))
     stream = ray.train.get_dataset_shard("train") if cfg.train.loader == "stream" else None
     on_step = config.get("on_step") if rank == 0 else None
-    run_training(cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=reporter, sink=sink, evaluator=evaluator, stream=stream, on_step=on_step)
+    run_training(
+        cfg, config["data_dir"], rank=rank, world=world, device=device, reporter=reporter, sink=sink,
+        evaluator=evaluator, stream=stream, on_step=on_step, faults=config.get("faults"),
+    )
 
 
 def _record_placement(folder: str | None, rank: int, world: int, device: torch.device) -> None:

@@ -15,12 +15,16 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from ganpipe.config import PipelineConfig
 from ganpipe.errors import GanpipeError
 from ganpipe.project import Project
+from ganpipe.train.faults import Faults
 from ganpipe.tune.space import SweepConfig, to_tune, trial_config, validate
+
+# Faults for every trial, or a function from a trial's sampled params to its faults (or None).
+TrialFaults = Faults | Callable[[dict[str, Any]], Faults | None] | None
 
 
 @dataclass
@@ -81,7 +85,7 @@ def train_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     trial_id = tune.get_context().get_trial_id()
     rid = _child_run(store, cfg, ctx["parent"], params, trial_id)
     with runs.lifecycle(store, rid):
-        res = fit(cfg, Path(ctx["data_dir"]), project, run_id=rid, callbacks=[TuneReportCallback()])
+        res = fit(cfg, Path(ctx["data_dir"]), project, run_id=rid, callbacks=[TuneReportCallback()], faults=_faults(ctx, params))
     runs.set_tags(store, rid, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(res.checkpoint)})
     runs.end_run(store, rid, "FINISHED")
     # The run's final report can reach Tune after this function returns, and Tune then drops
@@ -89,6 +93,11 @@ def train_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     # step: report the final metrics and checkpoint once more from the trial itself.
     final = {k: v for k, v in res.metrics.items() if isinstance(v, (int, float))}
     tune.report({**final, "checkpoint_path": str(res.checkpoint)})
+
+
+def _faults(ctx: dict[str, Any], params: dict[str, Any]) -> Faults | None:
+    f = ctx.get("faults")
+    return f if f is None or isinstance(f, Faults) else f(params)
 
 
 ORIGIN_FILE = "tune_origin.json"  # in a Tune-managed checkpoint: the trial and step that wrote it
@@ -167,6 +176,7 @@ def pbt_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
                 reporter=reporter,
                 sink=MlflowSink(project.tracking_uri, rid),
                 evaluator=make_evaluator(cfg, ctx["data_dir"], project.cache),
+                faults=_faults(ctx, params),
             )
     finally:
         reporter.close()
@@ -216,12 +226,15 @@ def _searcher(sweep: SweepConfig, metric: str, mode: str):
     return ConcurrencyLimiter(EvaluatedResultsOnly(metric=metric, mode=mode, seed=sweep.seed), max_concurrent=sweep.max_concurrent_trials)
 
 
-def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project: Project, name: str | None = None) -> SweepResult:
-    """Run every trial; returns the table and the best trial (not yet evaluated/registered)."""
+def run_sweep(
+    base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project: Project, name: str | None = None, faults: TrialFaults = None
+) -> SweepResult:
+    """Run every trial; returns the table and the best trial (not yet evaluated/registered).
+    `faults`: deliberate faults for drills and tests (see `TrialFaults`)."""
     from ray import tune
 
     from ganpipe.tracking import runs
-    from ganpipe.train.driver import ensure_ray
+    from ganpipe.train.local_ray import ensure_ray
 
     store = project.store
     invalid = validate(base, sweep)
@@ -239,7 +252,7 @@ def run_sweep(base: dict[str, Any], sweep: SweepConfig, data_dir: Path, project:
     parent = runs.start_run(store, probe.experiment, sweep_name, {"sweep": sweep.model_dump(mode="json"), "base": base}, {"ganpipe.stage": "sweep"})
     if invalid:
         runs.log_dict(store, parent, {"invalid_combinations": invalid}, "sweep/invalid.json")
-    ctx = {"base": base, "sweep": sweep.model_dump(mode="json"), "data_dir": str(data_dir.resolve()), "project": project.to_dict(), "parent": parent}
+    ctx = {"base": base, "sweep": sweep.model_dump(mode="json"), "data_dir": str(data_dir.resolve()), "project": project.to_dict(), "parent": parent, "faults": faults}
     is_pbt = sweep.scheduler.name == "pbt"
     fn = pbt_trial if is_pbt else train_trial
 
@@ -299,7 +312,7 @@ def _warn_without_state_api() -> None:
     try:
         from ray.util.state import list_nodes
 
-        from ganpipe.train.driver import LOCAL_DASHBOARD
+        from ganpipe.train.local_ray import LOCAL_DASHBOARD
 
         list_nodes(address=LOCAL_DASHBOARD, limit=1, timeout=10)
     except Exception as e:  # noqa: BLE001 - any failure means the cleaner cannot work either

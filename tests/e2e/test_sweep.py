@@ -85,7 +85,7 @@ def test_trials_stopped_by_asha_release_their_workers(project, ray_session, monk
 
     from ganpipe import stages
     from ganpipe.config import load_config
-    from ganpipe.train.driver import START_TIMEOUT_ENV
+    from ganpipe.train.local_ray import START_TIMEOUT_ENV
     from ganpipe.tune.runner import run_sweep
     from ganpipe.tune.space import SweepConfig
 

@@ -97,7 +97,7 @@ def main() -> None:
     import ray
     from ray.cluster_utils import Cluster
 
-    # As ganpipe.train.driver.ensure_ray does for a local instance: workers at the driver's
+    # As ganpipe.train.local_ray.ensure_ray does for a local instance: workers at the driver's
     # priority, not Ray's nice 15 (which lets any other process on the machine starve them).
     os.environ.setdefault("RAY_worker_niceness", "0")
     t_start = time.time()

@@ -54,13 +54,14 @@ def test_resume_takes_the_newest_complete_checkpoint_not_rays_record(ray_session
     recorded when the worker dies at step 25: Ray alone would restart from step 10."""
     from ganpipe.config import load_config
     from ganpipe.train.driver import fit
+    from ganpipe.train.faults import Faults
 
     cfg = load_config(
         REPO / "configs/dcgan-digits.yaml",
-        ["train.steps=40", "train.checkpoint_every=10", "train.log_every=10", "train.sample_every=1000", "faults.exit_at_step=25",
+        ["train.steps=40", "train.checkpoint_every=10", "train.log_every=10", "train.sample_every=1000",
          "train.max_failures=1", "train.run_name=newest-ckpt", "model.params.g_width=8", "model.params.d_width=8"],
     )
-    res = fit(cfg, digits_prepared, Project.load(tmp_path, env={}))
+    res = fit(cfg, digits_prepared, Project.load(tmp_path, env={}), faults=Faults(exit_at_step=25))
     assert res.metrics["step"] == 40 and res.metrics["start_step"] == 20
 
 
@@ -82,7 +83,8 @@ def test_capacity_that_never_returns_fails_with_a_reason(ray_session, digits_pre
     replaces: Ray Train would retry the start for ever; train.worker_wait_s bounds it."""
     from ganpipe.config import load_config
     from ganpipe.errors import TrainingError
-    from ganpipe.train.driver import START_TIMEOUT_ENV, fit
+    from ganpipe.train.driver import fit
+    from ganpipe.train.local_ray import START_TIMEOUT_ENV
 
     monkeypatch.setenv(START_TIMEOUT_ENV, "2")  # propagated to the Train controller
     cfg = load_config(

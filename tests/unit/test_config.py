@@ -67,3 +67,20 @@ def test_resolved_config_round_trips(tmp_path):
     assert again.run_name == cfg.run_name  # deterministic run name: resume finds the run
     assert load_config(p, ["train.steps=12"]).run_name != cfg.run_name
     assert yaml.safe_load(p.read_text())["train"]["steps"] == 11
+
+
+def test_faults_section_is_an_error_that_says_where_it_went(tmp_path):
+    from ganpipe.config import build_config, upgrade_saved
+
+    p = tmp_path / "old.yaml"
+    p.write_text("faults:\n  exit_at_step: 25\n")
+    for args in ((p,), ("configs/dcgan-digits.yaml", ["faults.nan_loss_at_step=20"])):
+        with pytest.raises(ConfigError, match="'faults' section was removed") as e:
+            load_config(*args)
+        assert "Faults(" in e.value.hint and "run_sweep" in e.value.hint
+    # A config saved before the section left (every fault off) still reads back, under its run name.
+    cfg = load_config("configs/dcgan-digits.yaml")
+    saved = {**cfg.to_dict(), "faults": {"nan_loss_at_step": None, "raise_at_step": None, "exit_at_step": None}}
+    assert build_config(upgrade_saved(saved)).run_name == cfg.run_name
+    with pytest.raises(ConfigError):
+        build_config(upgrade_saved({**saved, "faults": {"exit_at_step": 3}}))
