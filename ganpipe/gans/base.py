@@ -85,6 +85,7 @@ class GradSync:
         self.world = d.get_world_size() if d.is_available() and d.is_initialized() else 1
         self.bucket_bytes = int(bucket_mb * 2**20)
         self._plans: dict[tuple[int, ...], list[list[int]]] = {}
+        self.overlapped = (0, 0)  # the last backward's (buckets started during it, buckets)
 
     def backward(self, loss: Tensor, *modules: nn.Module) -> None:
         """`loss.backward()`; afterwards `modules`' gradients are the average over the ranks."""
@@ -104,6 +105,7 @@ class GradSync:
         finally:
             for h in handles:
                 h.remove()
+        self.overlapped = (len(reduction.started), len(reduction.buckets))
         reduction.finish()
 
     def _buckets(self, params: list[nn.Parameter]) -> list[list[nn.Parameter]]:
