@@ -110,6 +110,10 @@ class TrainConfig(Section):
     amp: bool = False  # bf16 autocast
     channels_last: bool = False
     compile: bool = False  # torch.compile G and D's forward (in place; checkpoints unchanged)
+    # BatchNorm statistics over the global batch (SyncBatchNorm; GPU workers only) instead of
+    # each worker's own batch. Running statistics are averaged over workers before every
+    # checkpoint and export either way.
+    sync_bn: bool = False
     # memory: each worker decodes its slice of the split once and indexes batches in RAM (or on the
     # accelerator); stream: Ray Data reads and decodes the Parquet shards batch by batch, for a
     # split larger than a worker's memory.
@@ -198,9 +202,11 @@ class PipelineConfig(Section):
     def fingerprint(self) -> str:
         """What the run is, not where it is stored: the run name's hash. Hashed as configs were
         before `faults` left them and `train.storage` became `storage.runs` (both at their
-        defaults), so run names stay the same and re-running a config resumes or reuses its run."""
+        defaults), so run names stay the same and re-running a config resumes or reuses its run.
+        Keys added later count only when set away from their default (`train.sync_bn`)."""
         d = {k: v for k, v in self.to_dict().items() if k != "storage"}
-        d = {**d, **_FAULTS_OFF, "train": {**d["train"], "storage": ".ganpipe/runs"}}
+        train = {k: v for k, v in d["train"].items() if not (k in _ADDED_TRAIN and v == _ADDED_TRAIN[k])}
+        d = {**d, **_FAULTS_OFF, "train": {**train, "storage": ".ganpipe/runs"}}
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
@@ -210,6 +216,9 @@ class PipelineConfig(Section):
 
 
 # The section every config carried, with every fault off, before fault injection left the config.
+# train keys added after run names were first hashed, with the default they are left out at.
+_ADDED_TRAIN = {"sync_bn": False}
+
 _FAULTS_OFF = {"faults": {"nan_loss_at_step": None, "raise_at_step": None, "exit_at_step": None}}
 
 

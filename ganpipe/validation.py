@@ -37,4 +37,21 @@ def validate(cfg: PipelineConfig) -> PipelineConfig:
     for m in cfg.eval.metrics:  # fail now, not after training
         METRIC_NAMES.get(m)
     family.check(cfg)
+    check_sync_bn(cfg, family.batchnorm(cfg.model.params))
     return cfg
+
+
+def check_sync_bn(cfg: PipelineConfig, has_batchnorm: bool) -> None:
+    t = cfg.train
+    if not t.sync_bn:
+        return
+    if not has_batchnorm:
+        raise ConfigError(
+            f"train.sync_bn: family {cfg.model.family} has no BatchNorm layers with these params",
+            hint="set train.sync_bn=false",
+        )
+    if t.use_gpu is False and t.num_workers > 1:
+        raise ConfigError(
+            "train.sync_bn needs GPU workers: PyTorch's SyncBatchNorm does not run on the CPU",
+            hint="set train.use_gpu=true (or auto on a GPU cluster), or train.sync_bn=false",
+        )

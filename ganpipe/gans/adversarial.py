@@ -26,6 +26,7 @@ class AdversarialRecipe(Recipe):
         super().__init__(*args, **kwargs)
         self.loss = LOSSES.get(self.cfg.loss.name)
         self.build()
+        self.G, self.D = self.convert_batchnorm(self.G), self.convert_batchnorm(self.D)
         self.G.to(self.device)
         self.D.to(self.device)
         if self.cfg.train.channels_last:
@@ -69,8 +70,7 @@ class AdversarialRecipe(Recipe):
 
     def _step(self, opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor) -> None:
         opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.sync.grads(module)
+        self.sync.backward(loss, module)
         o = self.cfg.optim
         if o.grad_clip or o.skip_nonfinite:
             # One fused norm; clipping with an infinite max is a no-op that still reports the norm.

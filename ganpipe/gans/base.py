@@ -54,18 +54,78 @@ class DataInfo:
 
 
 class GradSync:
-    """Data-parallel gradient averaging across workers (one flattened all-reduce per module).
+    """Data-parallel gradient averaging across workers, without the DDP wrapper.
 
     GAN updates do several forwards per backward and double backward for penalties, which
-    DistributedDataParallel's reducer does not support; averaging gradients explicitly after
+    DistributedDataParallel's reducer does not support; averaging gradients explicitly around
     each backward (as StyleGAN3 does) is equivalent synchronous data parallelism.
+
+    `backward(loss, *modules)` is the update's backward: with `bucket_mb` > 0 it registers a
+    post-accumulate-grad hook on each parameter for this one backward; parameters are grouped
+    into buckets of about `bucket_mb` MB in reverse registration order (roughly the order the
+    backward produces them, as DDP does), and a bucket's all-reduce starts asynchronously as
+    soon as all its gradients are accumulated, overlapping the rest of the backward. Buckets
+    start strictly in index order on every rank, so the collectives match even when ranks
+    finish gradients in different orders; a bucket with parameters that got no gradient (e.g.
+    a layer unused on this rank) starts after the backward, with zeros for those. The
+    averaged gradients are written back before `backward` returns, so the optimizer step
+    sees them. The hooks exist only during this backward: a penalty's inner
+    `torch.autograd.grad(..., create_graph=True)` runs before it and never triggers them, and
+    the outer backward accumulates each parameter once, whatever number of forwards (or
+    double-backward graphs) feed it. Gradients accumulated by earlier plain `.backward()`
+    calls (D's real and fake halves backed separately) are included, since each hook reads
+    the accumulated `.grad`: call `backward` for the last one only.
+
+    `bucket_mb=0` is the flat reduction: one flattened all-reduce per module after the
+    backward (`grads`). With one process both are a plain `loss.backward()`.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, bucket_mb: float = 25.0) -> None:
         d = torch.distributed
         self.world = d.get_world_size() if d.is_available() and d.is_initialized() else 1
+        self.bucket_bytes = int(bucket_mb * 2**20)
+        self._plans: dict[tuple[int, ...], list[list[int]]] = {}
+        self.overlapped = (0, 0)  # the last backward's (buckets started during it, buckets)
+
+    def backward(self, loss: Tensor, *modules: nn.Module) -> None:
+        """`loss.backward()`; afterwards `modules`' gradients are the average over the ranks."""
+        if self.world == 1:
+            loss.backward()
+            return
+        if self.bucket_bytes <= 0:
+            loss.backward()
+            for m in modules:
+                self.grads(m)
+            return
+        params = _unique([p for m in modules for p in m.parameters() if p.requires_grad])
+        reduction = _BucketedReduction(self._buckets(params), self.world)
+        handles = [p.register_post_accumulate_grad_hook(reduction.ready) for p in params]
+        try:
+            loss.backward()
+        finally:
+            for h in handles:
+                h.remove()
+        self.overlapped = (len(reduction.started), len(reduction.buckets))
+        reduction.finish()
+
+    def _buckets(self, params: list[nn.Parameter]) -> list[list[nn.Parameter]]:
+        key = tuple(id(p) for p in params)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan, size, last = [], 0, None
+            for i in reversed(range(len(params))):
+                p = params[i]
+                nbytes, kind = p.numel() * p.element_size(), (p.dtype, p.device)
+                if not plan or kind != last or size + nbytes > self.bucket_bytes:
+                    plan.append([])
+                    size, last = 0, kind
+                plan[-1].append(i)
+                size += nbytes
+            self._plans[key] = plan
+        return [[params[i] for i in bucket] for bucket in plan]
 
     def grads(self, module: nn.Module) -> None:
+        """The flat reduction: one flattened all-reduce of `module`'s gradients, after the backward."""
         if self.world == 1:
             return
         params = [p for p in module.parameters() if p.requires_grad]
@@ -88,6 +148,79 @@ class GradSync:
         with torch.no_grad():
             for t in list(module.parameters()) + list(module.buffers()):
                 torch.distributed.broadcast(t.data, src=0)
+
+    def average_batchnorm_stats(self, *modules: nn.Module) -> None:
+        """Replace every BatchNorm running mean and variance by its average over the ranks.
+
+        Each rank's statistics follow its own batches; a checkpoint or export written by rank 0
+        should carry the whole data's, not rank 0's. A collective: every rank must call it.
+        (Batch counters are equal on all ranks and stay as they are.)"""
+        if self.world == 1:
+            return
+        stats = [
+            t
+            for m in modules
+            for bn in m.modules()
+            if isinstance(bn, nn.modules.batchnorm._BatchNorm) and bn.track_running_stats
+            for t in (bn.running_mean, bn.running_var)
+            if t is not None
+        ]
+        stats = _unique(stats)
+        if not stats:
+            return
+        with torch.no_grad():
+            flat = torch.cat([t.reshape(-1).float() for t in stats])
+            torch.distributed.all_reduce(flat)
+            flat /= self.world
+            offset = 0
+            for t in stats:
+                n = t.numel()
+                t.copy_(flat[offset : offset + n].view_as(t))
+                offset += n
+
+
+class _BucketedReduction:
+    """One backward's bucketed all-reduces (see `GradSync.backward`)."""
+
+    def __init__(self, buckets: list[list[nn.Parameter]], world: int):
+        self.buckets, self.world = buckets, world
+        self.bucket_of = {id(p): i for i, b in enumerate(buckets) for p in b}
+        self.waiting = [len(b) for b in buckets]  # gradients not yet accumulated, per bucket
+        self.seen: set[int] = set()
+        self.started: list[tuple[Tensor, Any]] = []  # (flat gradients, work), in bucket order
+
+    def ready(self, p: Tensor) -> None:
+        if id(p) in self.seen:  # one accumulation per parameter and backward; be safe anyway
+            return
+        self.seen.add(id(p))
+        self.waiting[self.bucket_of[id(p)]] -= 1
+        while len(self.started) < len(self.buckets) and self.waiting[len(self.started)] == 0:
+            self._start(len(self.started))
+
+    def _start(self, i: int) -> None:
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in self.buckets[i]]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        self.started.append((flat, torch.distributed.all_reduce(flat, async_op=True)))
+
+    def finish(self) -> None:
+        while len(self.started) < len(self.buckets):  # parameters without a gradient on this rank
+            self._start(len(self.started))
+        for bucket, (flat, work) in zip(self.buckets, self.started):
+            work.wait()
+            flat /= self.world
+            offset = 0
+            for p in bucket:
+                n = p.numel()
+                if p.grad is None:
+                    p.grad = torch.zeros_like(p)
+                p.grad.copy_(flat[offset : offset + n].view_as(p.grad))
+                offset += n
+
+
+def _unique(tensors: list[Tensor]) -> list[Tensor]:
+    """Shared parameters (or buffers) once, in first-seen order."""
+    seen: set[int] = set()
+    return [t for t in tensors if not (id(t) in seen or seen.add(id(t)))]
 
 
 class Sampler(ABC):
@@ -204,6 +337,28 @@ class Recipe(ABC):
         for k, o in self.optimizers().items():
             o.load_state_dict(state["optimizers"][k])
         self.load_extra_state(state.get("extra", {}))
+
+    def convert_batchnorm(self, module: nn.Module) -> nn.Module:
+        """`train.sync_bn`: BatchNorm layers become `SyncBatchNorm`, whose batch statistics are
+        those of the global batch (an all-reduce in each training forward). Parameters,
+        buffers and state_dict keys stay the same, so checkpoints and exports do not change.
+        Call before the optimizers are built. PyTorch's SyncBatchNorm runs only on CUDA (and
+        XPU/HPU) devices once there is more than one process; with one it is plain BatchNorm."""
+        if not self.cfg.train.sync_bn:
+            return module
+        if self.sync.world > 1 and self.device.type not in ("cuda", "xpu", "hpu"):
+            from ganpipe.errors import ConfigError
+
+            raise ConfigError(
+                f"train.sync_bn needs GPU workers: PyTorch's SyncBatchNorm does not run on {self.device.type}",
+                hint="set train.use_gpu=true, or train.sync_bn=false",
+            )
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+
+    def average_batchnorm_stats(self) -> None:
+        """Every rank's BatchNorm running statistics become the ranks' average (a collective:
+        the loop calls it on every rank before a checkpoint, evaluation or samples)."""
+        self.sync.average_batchnorm_stats(*self.modules().values())
 
     def compile_modules(self, *modules: nn.Module, multi_forward: tuple[nn.Module, ...] = ()) -> None:
         """`train.compile`: compile each module's forward in place (`nn.Module.compile`).

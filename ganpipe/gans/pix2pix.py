@@ -45,9 +45,7 @@ def discriminator_loss(
 
 def optimizer_step(opt: torch.optim.Optimizer, modules: list[nn.Module], loss: Tensor, sync: Any, clip: float | None) -> None:
     opt.zero_grad(set_to_none=True)
-    loss.backward()
-    for m in modules:
-        sync.grads(m)
+    sync.backward(loss, *modules)
     if clip:
         torch.nn.utils.clip_grad_norm_([p for m in modules for p in m.parameters()], clip)
     opt.step()
@@ -116,6 +114,7 @@ class Pix2PixRecipe(Recipe):
         self.loss = LOSSES.get(self.cfg.loss.name)
         self.G = UNetGenerator(i.channels, i.channels, i.image_size, p.g_width, p.norm, p.dropout, p.dropout_layers).to(self.device)
         self.D = PatchDiscriminator(2 * i.channels, p.d_width, p.d_layers, p.norm).to(self.device)
+        self.G, self.D = self.convert_batchnorm(self.G), self.convert_batchnorm(self.D)
         if self.cfg.train.channels_last:
             self.G.to(memory_format=torch.channels_last)
             self.D.to(memory_format=torch.channels_last)

@@ -45,6 +45,7 @@ class FamilySpec:
     summary: str  # one line for `ganpipe models`: the paper and what sets it apart
     data_kinds: tuple[str, ...] = ("images",)
     check: Check = _no_check  # raises ConfigError for impossible combinations; params already filled in
+    batchnorm: Callable[[dict], bool] = lambda params: False  # whether its networks have BatchNorm layers
 
 
 FAMILY_SPECS: Catalog[FamilySpec] = Catalog("model family")
@@ -158,20 +159,24 @@ def check_toy(cfg: PipelineConfig) -> None:
 
 FAMILY_SPECS.add("dcgan", FamilySpec(
     DCGANParams, "DCGAN (Radford et al. 2016): transposed-conv G, strided-conv D; unconditional images", check=check_image_gan,
+    batchnorm=lambda p: True,
 ))
 FAMILY_SPECS.add("cgan", FamilySpec(
     CGANParams, "conditional GAN (Mirza & Osindero 2014): one-hot class joins z in G and the image channels in D", check=check_image_gan,
+    batchnorm=lambda p: True,
 ))
 FAMILY_SPECS.add("biggan", FamilySpec(
     BigGANParams,
     "BigGAN-style (Brock et al. 2019): residual G/D, spectral norm, self-attention, conditional BN, projection D, EMA, truncation",
     check=check_biggan,
+    batchnorm=lambda p: True,  # G's conditional BatchNorm
 ))
 FAMILY_SPECS.add("pix2pix", FamilySpec(
     Pix2PixParams,
     "pix2pix (Isola et al. 2017): U-Net G, PatchGAN D on input+output, adversarial + 100 x L1; paired images",
     data_kinds=("paired",),
     check=check_pix2pix,
+    batchnorm=lambda p: p["norm"] == "batch",
 ))
 FAMILY_SPECS.add("cyclegan", FamilySpec(
     CycleGANParams,

@@ -189,6 +189,10 @@ def run_training(
             due = schedule.due(step)
             if not due.any:
                 continue
+            if due.checkpoint or due.eval or due.samples:
+                # Every rank (a collective): what rank 0 saves, evaluates or samples from then
+                # carries all ranks' BatchNorm statistics, not its own alone.
+                recipe.average_batchnorm_stats()
             metrics = {k: float(v) for k, v in logs.items()}  # the only host sync: at these points
             metrics |= meter.read()
             metrics["step"] = float(step)

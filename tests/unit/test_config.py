@@ -84,3 +84,18 @@ def test_faults_section_is_an_error_that_says_where_it_went(tmp_path):
     assert build_config(upgrade_saved(saved)).run_name == cfg.run_name
     with pytest.raises(ConfigError):
         build_config(upgrade_saved({**saved, "faults": {"exit_at_step": 3}}))
+
+
+def test_sync_bn_checks_and_run_names():
+    base = load_config("configs/dcgan-digits.yaml")
+    assert base.train.sync_bn is False
+    on = load_config("configs/dcgan-digits.yaml", ["train.sync_bn=true"])
+    assert on.run_name != base.run_name  # it changes training, so it names another run
+    # At its default it is left out of the hash: the name this config had before the key existed.
+    assert base.run_name == "dcgan-digits-d32d46c1c8"
+    with pytest.raises(ConfigError, match="no BatchNorm"):
+        load_config("configs/toy-ring8.yaml", ["train.sync_bn=true"])
+    with pytest.raises(ConfigError, match="no BatchNorm"):
+        load_config("configs/pix2pix-colorize.yaml", ["train.sync_bn=true", "model.params.norm=instance"])
+    with pytest.raises(ConfigError, match="needs GPU workers"):
+        load_config("configs/dcgan-digits.yaml", ["train.sync_bn=true", "train.use_gpu=false", "train.num_workers=2"])
