@@ -163,7 +163,7 @@ def test_ray_address_of_a_closed_port_ends_train_in_seconds(tmp_path):
 def test_ray_auth_errors_are_classified_with_the_fix(monkeypatch):
     """What a real `ray.init` raises against a cluster with token authentication, as ganpipe
     reports it. The refusal itself (UNAUTHENTICATED from the GCS) is checked against a real
-    `ray start --head` in tests/infra."""
+    `ray start --head` in tests/reliability/test_cluster_auth.py."""
     from ray.exceptions import AuthenticationError
 
     from ganpipe.train import cluster as lr
