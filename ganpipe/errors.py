@@ -48,3 +48,8 @@ class TrackingError(GanpipeError):
 
 class CheckpointError(GanpipeError):
     """A checkpoint is missing, incomplete or fails verification."""
+
+
+class ServiceError(GanpipeError):
+    """A service ganpipe connects to (a Ray cluster, a Prefect server) is unreachable or
+    refuses this client."""

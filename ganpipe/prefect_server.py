@@ -24,12 +24,13 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from ganpipe.errors import GanpipeError
+from ganpipe.errors import GanpipeError, ServiceError
 
 MODE_ENV = "GANPIPE_PREFECT_SERVER"  # "local" (default) or "temporary"
 MODES = ("local", "temporary")
 PREFERRED_PORT = 4200
 START_TIMEOUT_S = float(os.environ.get("GANPIPE_PREFECT_START_TIMEOUT_S", "180"))
+CHECK_TIMEOUT_S = 5.0  # per request of `check_api`
 
 
 @dataclass
@@ -205,9 +206,51 @@ def ensure_api() -> str | None:
 
     Returns the API URL in use, or None when Prefect's temporary server is to be used."""
     if os.environ.get("PREFECT_API_URL"):
+        check_api(os.environ["PREFECT_API_URL"])
         return os.environ["PREFECT_API_URL"]
     if mode() == "temporary":
         return None
     info = start()
     os.environ["PREFECT_API_URL"] = info.api_url
     return info.api_url
+
+
+def _auth_header() -> dict[str, str]:
+    """The header Prefect's own client sends: Basic for PREFECT_API_AUTH_STRING, else Bearer
+    for PREFECT_API_KEY (Prefect Cloud)."""
+    import base64
+
+    if os.environ.get("PREFECT_API_AUTH_STRING"):
+        return {"Authorization": "Basic " + base64.b64encode(os.environ["PREFECT_API_AUTH_STRING"].encode()).decode()}
+    if os.environ.get("PREFECT_API_KEY"):
+        return {"Authorization": f"Bearer {os.environ['PREFECT_API_KEY']}"}
+    return {}
+
+
+def check_api(api_url: str, timeout: float = CHECK_TIMEOUT_S) -> None:
+    """Raise a one-line `ServiceError` within ~2 x `timeout` seconds when the Prefect API at
+    `api_url` does not answer or refuses this client; Prefect's client would otherwise retry
+    for minutes and end in a long traceback. Two requests: /health (open on every server),
+    then /admin/version with the client's credentials (a server with an auth string or
+    Prefect Cloud answers 401/403 without them)."""
+    import urllib.error
+
+    where = f"PREFECT_API_URL={api_url}"
+    unset = "or unset PREFECT_API_URL to use ganpipe's local server"
+    for path, headers in (("health", {}), ("admin/version", _auth_header())):
+        req = urllib.request.Request(f"{api_url.rstrip('/')}/{path}", headers=headers)
+        try:
+            with urllib.request.urlopen(req, timeout=timeout):  # noqa: S310 (the user's API URL)
+                pass
+        except urllib.error.HTTPError as e:
+            if e.code in (401, 403):
+                raise ServiceError(
+                    f"the Prefect API at {where} refuses this client (HTTP {e.code})",
+                    hint="set PREFECT_API_AUTH_STRING to the server's PREFECT_SERVER_API_AUTH_STRING (user:password), or PREFECT_API_KEY for Prefect Cloud",
+                ) from None
+            if path == "health" or e.code >= 500:
+                raise ServiceError(f"the Prefect API at {where} answers HTTP {e.code} to /{path}", hint=f"check that the URL ends in /api and the server is healthy, {unset}") from None
+        except (OSError, ValueError) as e:
+            reason = getattr(e, "reason", e)
+            cause = f"no answer within {timeout:.0f} s" if isinstance(reason, TimeoutError) or "timed out" in str(reason) else str(getattr(reason, "strerror", None) or reason)
+            raise ServiceError(f"no Prefect server answers at {where} ({cause})", hint=f"start it (`prefect server start`), fix PREFECT_API_URL, {unset}") from None

@@ -119,6 +119,9 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project) -> Tr
 
     store = project.store
     store.check_reachable()  # fail before any training starts
+    from ganpipe.train.cluster import check_cluster
+
+    check_cluster()  # RAY_ADDRESS: a cluster that is down or refuses us fails here, in seconds
     fp = prepared.manifest["fingerprint"]
     run_id = runs.find_run(store, cfg.experiment, cfg.run_name, fp)
     if run_id:

@@ -7,7 +7,7 @@ from typing import Any, Optional
 
 import typer
 
-from ganpipe.cli.common import app, console, handle_errors, load_project
+from ganpipe.cli.common import app, console, err, handle_errors, load_project
 from ganpipe.errors import GanpipeError
 
 def _parse_labels(labels: Optional[str], n: int, num_classes: int) -> Any:
@@ -62,8 +62,11 @@ def generate(
     if input_ is not None:
         kw["inputs"] = _load_inputs(input_, sampler.spec)
         n = len(kw["inputs"])
+    from ganpipe.evaluate.progress import progress
+
     try:
-        x = sampler.generate(n, seed=seed, **kw)
+        with progress(f"generating {n} samples", console=err):
+            x = sampler.generate(n, seed=seed, **kw)
     except (ValueError, TypeError) as e:
         raise GanpipeError(f"cannot generate with this model: {e}") from None
     out.parent.mkdir(parents=True, exist_ok=True)

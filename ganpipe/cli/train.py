@@ -39,6 +39,9 @@ def train(
         console.print(yaml.safe_dump({"where": project.describe()}, sort_keys=False))
         return
     _quiet_libs()
+    from ganpipe.train.cluster import check_cluster
+
+    check_cluster()  # a RAY_ADDRESS that is down or refuses us: before preparing any data
     from ganpipe import stages
 
     prepared = stages.prepare_stage(cfg, project)
@@ -62,6 +65,9 @@ def tune(
     project = load_project(load_config(config, set_))
     load_sweep(space)
     _orchestrator()
+    from ganpipe.train.cluster import check_cluster
+
+    check_cluster()
     from flows.sweep import sweep_flow
 
     s = sweep_flow(config_path=str(config), space_path=str(space), overrides=list(set_ or []), project=str(project.root))

@@ -95,9 +95,13 @@ def load_or_train(data_dir: str | Path, cache_dir: str | Path, steps: int = 600,
 @torch.no_grad()
 def extract(model: SmallClassifier, images: Tensor, batch: int = 512) -> tuple[Tensor, Tensor]:
     """(features, logits) for images in [-1, 1]."""
+    from ganpipe.evaluate.progress import progress
+
     feats, logits = [], []
-    for i in range(0, len(images), batch):
-        f = model.features(images[i : i + batch].float())
-        feats.append(f)
-        logits.append(model.head(f))
+    with progress("classifier features", total=len(images)) as advance:
+        for i in range(0, len(images), batch):
+            f = model.features(images[i : i + batch].float())
+            feats.append(f)
+            logits.append(model.head(f))
+            advance(len(f))
     return torch.cat(feats), torch.cat(logits)

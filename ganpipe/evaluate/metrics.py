@@ -53,7 +53,10 @@ class EvalContext:
 
     @cached_property
     def fake(self) -> torch.Tensor:
-        return self.sampler.generate(self.num_samples, seed=self.seed)
+        from ganpipe.evaluate.progress import progress
+
+        with progress(f"generating {self.num_samples} samples"):
+            return self.sampler.generate(self.num_samples, seed=self.seed)
 
     @cached_property
     def classifier(self) -> tuple[Any, float]:

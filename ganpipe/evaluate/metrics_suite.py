@@ -90,10 +90,14 @@ def _load_inception(weights: Path, feature: str) -> InceptionFeatures:
 
 def _update(metric: Any, images: Tensor, **kw: Any) -> None:
     """Feed images in the extractor's batch size: small CNNs run ~3x faster in big batches."""
+    from ganpipe.evaluate.progress import progress
+
     batch = getattr(metric.inception, "batch_size", BATCH)
-    with torch.no_grad():
+    what = f"{type(metric.inception).__name__} features ({'real' if kw.get('real') else 'generated'})"
+    with torch.no_grad(), progress(what, total=len(images)) as advance:
         for i in range(0, len(images), batch):
             metric.update(images[i : i + batch], **kw)
+            advance(len(images[i : i + batch]))
 
 
 def _require_images(ctx: EvalContext, metric: str) -> None:

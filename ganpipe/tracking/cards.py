@@ -65,6 +65,45 @@ def metric_rows(values: dict[str, float], info: dict[str, Any]) -> list[tuple[st
     return rows
 
 
+def artifact_url(run_id: str, path: str) -> str:
+    """The URL of a run artifact as the MLflow UI fetches it (its `get-artifact` route),
+    relative so that it resolves against the server the card is viewed on, under any static
+    prefix. The UI renders version descriptions as sanitized markdown that keeps `<img src>`."""
+    from urllib.parse import urlencode
+
+    return "get-artifact?" + urlencode({"path": path, "run_uuid": run_id})
+
+
+def serving_example(name: str, version: str | None, run_id: str, needs_inputs: bool = False) -> list[str]:
+    """Markdown: serve this model with `mlflow models serve` and ask it for samples. The fields
+    are the pyfunc signature's (tracking/pyfunc.py): `n`, optional `seed`, `labels`,
+    `truncation`, `direction`, `inputs`."""
+    uri = f"models:/{name}/{version}" if version else f"runs:/{run_id}/generator"
+    record: dict[str, Any] = {"n": 4, "seed": 0}
+    if needs_inputs:
+        record["inputs"] = ["<one input image, C*H*W floats in [-1, 1]>"]
+    body = json.dumps({"dataframe_records": [record]})
+    return [
+        "## Serving",
+        "",
+        "```bash",
+        f"mlflow models serve -m {uri} -p 5001 --env-manager local   # MLFLOW_TRACKING_URI set to this store",
+        "curl -s http://127.0.0.1:5001/invocations -H 'Content-Type: application/json' -d @request.json",
+        "```",
+        "",
+        "`request.json`:",
+        "",
+        "```json",
+        body,
+        "```",
+        "",
+        "Optional fields: `seed` (same seed, same samples), `labels` (one class id per sample, conditional families), "
+        "`truncation` (BigGAN), `direction` (CycleGAN: `AtoB` or `BtoA`), `inputs` (translators: flattened input images). "
+        "The answer is `{\"predictions\": [...]}`: images N x C x H x W in [-1, 1], or N x 2 points.",
+        "",
+    ]
+
+
 def build_card(
     *,
     name: str,
@@ -80,8 +119,10 @@ def build_card(
     aliases: list[str] | None = None,
     gate: tuple[str, str] | None = None,
     description: str = "",
+    needs_inputs: bool = False,
 ) -> str:
-    """A markdown model card: identity, lineage, metrics beside floors, figures, config."""
+    """A markdown model card: identity, lineage, metrics beside floors, figures (shown by the
+    MLflow UI), an example request for `mlflow models serve`, config."""
     title = f"{name} v{version}" if version else name
     lines = [f"# Model card: {title}", ""]
     if description:
@@ -101,8 +142,10 @@ def build_card(
     lines += ["", "Floors compare real images with real images at the same sample count: no generator is expected to beat them.", ""]
     if artifacts:
         lines += ["## Figures", ""]
-        lines += [f"- {label.replace('_', ' ')}: `runs:/{run_id}/{path}`" for label, path in sorted(artifacts.items())]
-        lines.append("")
+        for label, path in sorted(artifacts.items()):
+            text = label.replace("_", " ")
+            lines += [f"**{text}** (`runs:/{run_id}/{path}`)", "", f"![{text}]({artifact_url(run_id, path)})", ""]
+    lines += serving_example(name, version, run_id, needs_inputs=needs_inputs)
     rows = [(k, config[k]) for k in CONFIG_KEYS if k in config]
     if rows:
         lines += ["## Config", "", "| key | value |", "|---|---|", *(f"| {k} | `{v}` |" for k, v in rows), ""]
@@ -145,6 +188,16 @@ def _figure_paths(store: TrackingStore, run_id: str) -> dict[str, str]:
     return out
 
 
+def _needs_inputs(family: str) -> bool:
+    """Whether the family's sampler needs input images (translators); False when unknown."""
+    try:
+        from ganpipe.gans import SAMPLERS  # the package registers every family
+
+        return bool(SAMPLERS.get(family).needs_inputs)
+    except Exception:
+        return False
+
+
 # Version tags (register_stage) that stand in for run tags a run lacks.
 VERSION_TAGS = {"family": "family", "loss": "loss", "dataset": "dataset", "data.dvc_md5": "data_version", "data.fingerprint": "data_fingerprint"}
 
@@ -170,6 +223,7 @@ def _card_for_run(store: TrackingStore, run_id: str, values: dict[str, float], i
         info=info,
         artifacts=_figure_paths(store, run_id),
         run_id=run_id,
+        needs_inputs=_needs_inputs(tags.get("family", params.get("model.family", ""))),
         **extra,
     )
 

@@ -77,7 +77,13 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True, state_ap
     LOCAL_DASHBOARD, _LOCAL_ARGS = None, None
     address = os.environ.get("RAY_ADDRESS")
     if address and address != "local":
-        ray.init(address=address, log_to_driver=log_to_driver)
+        from ganpipe.train.cluster import check_cluster, cluster_error
+
+        check_cluster(address)
+        try:
+            ray.init(address=address, log_to_driver=log_to_driver)
+        except Exception as e:  # what the probe could not foresee, in one line with its fix
+            raise cluster_error(address, e) from None
         return
     # Ray runs its workers at nice 15 to keep its own daemons responsive; here the workers are
     # the job, and at nice 15 any other process on the machine (a browser, a second run)

@@ -21,6 +21,7 @@ from ganpipe.config import PipelineConfig
 from ganpipe.errors import GanpipeError
 from ganpipe.project import Project
 from ganpipe.train.faults import Faults
+from ganpipe.tune.progress import TrialTable, trial_progress
 from ganpipe.tune.space import SweepConfig, to_tune, trial_config, validate
 
 # Faults for every trial, or a function from a trial's sampled params to its faults (or None).
@@ -263,6 +264,7 @@ def run_sweep(
     # (Tune needs a non-empty request: a token amount of memory, which every node has.)
     resources = {"CPU": probe.train.cpus_per_worker} if is_pbt else {"CPU": 0, "memory": 2**20}
     trainable = tune.with_resources(trainable, resources)
+    progress = trial_progress(TrialTable(f"eval.{metric}", mode, max_steps=probe.train.steps))
     tuner = tune.Tuner(
         trainable,
         param_space=to_tune(sweep.space, sweep.search),
@@ -278,7 +280,8 @@ def run_sweep(
             # trials timed out waiting for workers).
             reuse_actors=False,
         ),
-        run_config=tune.RunConfig(name=sweep_name, storage_path=project.tune_storage, verbose=0),
+        # verbose=0: Tune's own reporter is off; the trial table below takes its place.
+        run_config=tune.RunConfig(name=sweep_name, storage_path=project.tune_storage, verbose=0, callbacks=[progress]),
     )
     grid = tuner.fit()
     result = SweepResult(parent, metric, mode)
