@@ -1,22 +1,77 @@
-"""Shared fixtures: one Ray instance and one Prefect test server per session, and throwaway
-ganpipe projects (git + DVC repo, SQLite MLflow store) per test."""
+"""Shared fixtures, and the test tiers.
+
+Built once per session: one Ray instance, one Prefect server, the digits, a ganpipe project
+template (git + DVC repo + local remote), a classifier cache and one trained pipeline run.
+Per test: a copy of the template as a throwaway project (its own DVC remote and SQLite MLflow
+store).
+
+Tiers: tests that start Ray, Prefect, DVC or MLflow-server processes, or train for a while,
+are marked `integration` here (`pytest_collection_modifyitems`); `make test-fast` runs the
+rest (`-m "not integration"`), `make test` runs everything.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# CLI subprocesses in tests use Prefect's temporary server, not a background one that outlives the test.
+# CLI subprocesses outside the `prefect_server` fixture use Prefect's temporary server, not a
+# background one that outlives the test.
 os.environ.setdefault("GANPIPE_PREFECT_SERVER", "temporary")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The same examples on every run: a property test that passes in CI passes on a laptop, and a
+# failure found once is found again. HYPOTHESIS_PROFILE=default explores afresh on each run.
+hypothesis_settings.register_profile("ganpipe", derandomize=True, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ganpipe"))
+
+
+# ---------------------------------------------------------------------------------- tiers
+
+# Using any of these makes a test an integration test.
+INTEGRATION_FIXTURES = {"ray_session", "prefect_api", "prefect_server", "project", "project_template", "pipeline_run", "pipeline_project"}
+INTEGRATION_DIRS = {"e2e", "learning"}
+# Tests that start such processes themselves (or train for long), by node id prefix.
+INTEGRATION_NODES = (
+    "tests/reliability/test_node_removal.py::test_removed_node_run_resumes_from_latest_checkpoint",  # a Ray cluster
+    "tests/unit/test_local_ray.py::",  # Ray instances in a child process
+    "tests/unit/test_prefect_server.py::test_started_once_reused_by_another_process_then_stopped",  # a Prefect server
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        rel = Path(str(item.path)).resolve().relative_to(REPO).as_posix()
+        node = rel + "::" + item.nodeid.split("::", 1)[-1]
+        if (
+            INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or INTEGRATION_DIRS & set(Path(rel).parts)
+            or item.get_closest_marker("e2e")
+            or item.get_closest_marker("slow")
+            or node.startswith(INTEGRATION_NODES)
+        ):
+            item.add_marker(pytest.mark.integration)
+
+
+# ---------------------------------------------------------------------------------- Ray, Prefect
 
 
 @pytest.fixture(scope="session")
@@ -31,14 +86,76 @@ def ray_session():
     ray.shutdown()
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-home")
-    os.environ["PREFECT_HOME"] = str(home)
-    from prefect.testing.utilities import prefect_test_harness
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+
+def _stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Stop a process started with start_new_session=True, and its children."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory) -> str:
+    """The session's Prefect server: `prefect server start` on a free loopback port, with its
+    services (the scheduler polls every 3 s, for the schedule test). Its API URL."""
+    import httpx
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "3",
+        "PREFECT_UI_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    port = free_port()
+    with open(home / "server.log", "w") as log:
+        cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180  # a loaded 2-core machine starts it slowly
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop_group(proc, signal.SIGKILL)
+            pytest.fail("Prefect server did not start: " + (home / "server.log").read_text()[-2000:])
+        time.sleep(0.5)
+    yield url
+    _stop_group(proc)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(prefect_api, tmp_path_factory):
+    """Flows run on the session's Prefect server: those of this process and of its children
+    (CLI subprocesses), from the first test that asks to the end of the session."""
+    import prefect.settings
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREFECT_HOME", str(home))
+        mp.setenv("PREFECT_API_URL", prefect_api)
+        updates = {prefect.settings.PREFECT_API_URL: prefect_api, prefect.settings.PREFECT_HOME: str(home)}
+        with prefect.settings.temporary_settings(updates=updates):  # this process imported prefect already
+            yield prefect_api
+
+
+# ---------------------------------------------------------------------------------- data
 
 
 @pytest.fixture(scope="session")
@@ -84,16 +201,159 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-@pytest.fixture
-def project(tmp_path, monkeypatch, digits_raw) -> Path:
-    """A fresh ganpipe project (git + DVC + local remote) as cwd, with its own MLflow store."""
+# ---------------------------------------------------------------------------------- projects
+
+
+@pytest.fixture(scope="session")
+def classifier_cache(tmp_path_factory) -> Path:
+    """The evaluation classifiers (keyed by data fingerprint and training steps), trained once
+    per session: every project's `.ganpipe/cache/classifiers` links here."""
+    return tmp_path_factory.mktemp("classifiers")
+
+
+@dataclass(frozen=True)
+class Template:
+    project: Path
+    remote: Path  # the DVC remote its .dvc/config.local names
+    classifiers: Path
+
+
+def dvc_remote(cache_home: Path) -> Path:
+    """The local DVC remote `init_project` gives a project created with XDG_CACHE_HOME=cache_home."""
+    return cache_home / "ganpipe" / "dvc-remote"
+
+
+@pytest.fixture(scope="session")
+def project_template(tmp_path_factory, digits_raw, classifier_cache) -> Template:
+    """A ganpipe project made by `init_project` (git init, dvc init, dvc.yaml, local remote),
+    with the raw digits, once per session; tests get copies (`copy_project`)."""
     from ganpipe.data.dvc import init_project
 
-    proj = tmp_path / "proj"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    init_project(proj)
+    root = tmp_path_factory.mktemp("template")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(root / "cache"))
+        proj = init_project(root / "proj")
     shutil.copytree(digits_raw / "digits", proj / "data" / "digits")
-    monkeypatch.chdir(proj)
-    monkeypatch.setenv("GANPIPE_PROJECT", str(proj))
-    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    return Template(proj, dvc_remote(root / "cache"), classifier_cache)
+
+
+def copy_project(template: Template, where: Path) -> Path:
+    """A copy of the template at where/proj, as `init_project` would have made it there with
+    XDG_CACHE_HOME=where/cache: its DVC remote is where/cache/ganpipe/dvc-remote (DVC's cache,
+    .dvc/cache, travels with the copy). Its classifier cache is the session's."""
+    proj = where / "proj"
+    shutil.copytree(template.project, proj, symlinks=True)
+    remote = dvc_remote(where / "cache")
+    remote.mkdir(parents=True)
+    local = proj / ".dvc" / "config.local"
+    text = local.read_text()
+    assert text.count(str(template.remote)) == 1, text
+    local.write_text(text.replace(str(template.remote), str(remote)))
+    cache = proj / ".ganpipe" / "cache"
+    cache.mkdir(parents=True)
+    (cache / "classifiers").symlink_to(template.classifiers, target_is_directory=True)
     return proj
+
+
+def enter_project(mp: pytest.MonkeyPatch, proj: Path) -> None:
+    """Make `proj` (made by `copy_project`) the current ganpipe project: the working directory,
+    GANPIPE_PROJECT (its MLflow store), XDG_CACHE_HOME (where DVC's default remote lives)."""
+    mp.setenv("XDG_CACHE_HOME", str(proj.parent / "cache"))
+    mp.chdir(proj)
+    mp.setenv("GANPIPE_PROJECT", str(proj))
+    mp.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch, project_template) -> Path:
+    """A fresh ganpipe project (git + DVC + local remote, raw digits) as cwd, with its own MLflow store."""
+    proj = copy_project(project_template, tmp_path)
+    enter_project(monkeypatch, proj)
+    return proj
+
+
+# ---------------------------------------------------------------------------------- one pipeline run
+
+PIPELINE_CONFIG = REPO / "configs" / "dcgan-digits.yaml"
+PIPELINE_TINY = [
+    "train.steps=40",
+    "train.log_every=10",
+    "train.checkpoint_every=20",
+    "train.sample_every=20",
+    "eval.num_samples=200",
+    "eval.classifier_steps=100",
+    "model.params.g_width=8",
+    "model.params.d_width=8",
+]
+
+
+def set_args(overrides: list[str]) -> list[str]:
+    return [a for o in overrides for a in ("--set", o)]
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """The session's pipeline run, and how it got there."""
+
+    project: Path
+    remote: Path  # its DVC remote
+    killed_run_id: str  # the MLflow run that the killed `ganpipe pipeline run` trained
+    summary: dict[str, Any]  # the flow run again in-process, which finished the stages
+    cli_log: Path
+
+
+def _finished_training_run(db: Path) -> str | None:
+    """The run tagged ganpipe.train_status=FINISHED, by plain read-only SQL (an MlflowClient
+    here could race the other process's schema set-up)."""
+    if not db.exists():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            row = con.execute("select run_uuid from tags where key = 'ganpipe.train_status' and value = 'FINISHED'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory, project_template, prefect_server) -> PipelineRun:
+    """One real pipeline run on a tiny config (DVC, Ray Train, Prefect, MLflow registry),
+    shared by the tests that need a finished, registered run.
+
+    `ganpipe pipeline run` (a CLI process with its own Ray instance) is killed (SIGKILL, its
+    whole process group) as soon as its training run is tagged FINISHED, between training and
+    evaluation; the same flow run again in this process must find the data unchanged and the
+    training finished, and do the evaluation and registration. tests/e2e/test_pipeline.py
+    checks both halves."""
+    from flows.pipeline import pipeline_flow
+
+    root = tmp_path_factory.mktemp("pipeline")
+    proj = copy_project(project_template, root)
+    log = root / "cli.log"
+    with pytest.MonkeyPatch.context() as mp:
+        enter_project(mp, proj)
+        cmd = [sys.executable, "-m", "ganpipe", "pipeline", "run", str(PIPELINE_CONFIG), *set_args(PIPELINE_TINY)]
+        with open(log, "w") as out:
+            proc = subprocess.Popen(cmd, cwd=proj, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        killed = None
+        try:
+            deadline = time.monotonic() + 600
+            while killed is None and proc.poll() is None and time.monotonic() < deadline:
+                killed = _finished_training_run(proj / "mlflow.db")
+                time.sleep(0.1)
+        finally:
+            _stop_group(proc, signal.SIGKILL)
+        if killed is None:
+            pytest.fail(f"`ganpipe pipeline run` did not finish training (exit {proc.returncode}):\n{log.read_text()[-3000:]}")
+        summary = pipeline_flow(config_path=str(PIPELINE_CONFIG), overrides=PIPELINE_TINY, project=str(proj))
+    return PipelineRun(proj, dvc_remote(root / "cache"), killed, summary, log)
+
+
+@pytest.fixture
+def pipeline_project(pipeline_run, monkeypatch) -> Path:
+    """The shared pipeline run's project as the current project (see `enter_project`)."""
+    enter_project(monkeypatch, pipeline_run.project)
+    return pipeline_run.project
