@@ -153,6 +153,25 @@ def prefect_server(prefect_api, tmp_path_factory):
         updates = {prefect.settings.PREFECT_API_URL: prefect_api, prefect.settings.PREFECT_HOME: str(home)}
         with prefect.settings.temporary_settings(updates=updates):  # this process imported prefect already
             yield prefect_api
+            _drain_prefect_workers()
+
+
+def _drain_prefect_workers() -> None:
+    """Send this process's buffered Prefect logs and events while the server still answers
+    (else their workers retry a stopped server at exit), as prefect_test_harness does."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        for drained in (APILogWorker.drain_all, EventsWorker.drain_all):
+            result = drained()
+            if inspect.isawaitable(result):
+                await result
+
+    run_coro_as_sync(drain())
 
 
 # ---------------------------------------------------------------------------------- data
