@@ -9,7 +9,7 @@ CONFIG ?= configs/dcgan-digits.yaml
 PIPLOG := $(VENV)/pip.log
 PIPFILTER := > $(PIPLOG) 2>&1 || (grep -v "is ignored" $(PIPLOG); exit 1)
 
-.PHONY: install demo test bench ui clean
+.PHONY: install demo test test-fast bench ui clean
 
 install: $(STAMP)
 
@@ -28,6 +28,10 @@ test: install
 	bash scripts/install-browser.sh
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
+# Unit and model tests only: no Ray, Prefect, DVC or MLflow-server process (tests/conftest.py marks the rest).
+test-fast: install
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q -m "not integration" $(PYTEST_ARGS)
+
 bench: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python benchmarks/run_all.py
 
@@ -35,4 +39,4 @@ ui: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ganpipe ui
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .hypothesis

@@ -1,26 +1,81 @@
-"""Shared fixtures: one Ray instance and one Prefect test server per session, and throwaway
-ganpipe projects (git + DVC repo, SQLite MLflow store) per test."""
+"""Shared fixtures, and the test tiers.
+
+Built once per session: one Ray instance, one Prefect server, the digits, a ganpipe project
+template (git + DVC repo + local remote), a classifier cache and one trained pipeline run.
+Per test: a copy of the template as a throwaway project (its own DVC remote and SQLite MLflow
+store), handed to the code as a `Project`: no chdir, no environment variables.
+
+Tiers: tests that start Ray, Prefect, DVC or MLflow-server processes, or train for a while,
+are marked `integration` here (`pytest_collection_modifyitems`); `make test-fast` runs the
+rest (`-m "not integration"`), `make test` runs everything.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-# CLI subprocesses in tests use Prefect's temporary server, not a background one that outlives the test.
+# CLI subprocesses outside the `prefect_server` fixture use Prefect's temporary server, not a
+# background one that outlives the test.
 os.environ.setdefault("GANPIPE_PREFECT_SERVER", "temporary")
 os.environ.setdefault("RAY_DEDUP_LOGS", "1")
 os.environ.setdefault("TQDM_DISABLE", "1")
 os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-# Projects name their own SQLite store; a developer's tracking server must not receive test runs
-# (also in the CLI subprocesses tests start).
+# Tests name their projects (and so their SQLite stores) explicitly; a developer's tracking
+# server or project must not receive test runs, here or in the CLI processes tests start.
 os.environ.pop("MLFLOW_TRACKING_URI", None)
 os.environ.pop("GANPIPE_PROJECT", None)
 
 REPO = Path(__file__).resolve().parent.parent
+
+# The same examples on every run: a property test that passes in CI passes on a laptop, and a
+# failure found once is found again. HYPOTHESIS_PROFILE=default explores afresh on each run.
+hypothesis_settings.register_profile("ganpipe", derandomize=True, database=None)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ganpipe"))
+
+
+# ---------------------------------------------------------------------------------- tiers
+
+# Using any of these makes a test an integration test.
+INTEGRATION_FIXTURES = {"ray_session", "prefect_api", "prefect_server", "project", "project_template", "pipeline_run", "pipeline_project"}
+INTEGRATION_DIRS = {"e2e", "learning"}
+# Tests that start such processes themselves (or train for long), by node id prefix.
+INTEGRATION_NODES = (
+    "tests/reliability/test_node_removal.py::test_removed_node_run_resumes_from_latest_checkpoint",  # a Ray cluster
+    "tests/unit/test_local_ray.py::",  # Ray instances in a child process
+    "tests/unit/test_prefect_server.py::test_started_once_reused_by_another_process_then_stopped",  # a Prefect server
+)
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        rel = Path(str(item.path)).resolve().relative_to(REPO).as_posix()
+        node = rel + "::" + item.nodeid.split("::", 1)[-1]
+        if (
+            INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+            or INTEGRATION_DIRS & set(Path(rel).parts)
+            or item.get_closest_marker("e2e")
+            or item.get_closest_marker("slow")
+            or node.startswith(INTEGRATION_NODES)
+        ):
+            item.add_marker(pytest.mark.integration)
+
+
+# ---------------------------------------------------------------------------------- Ray, Prefect
 
 
 @pytest.fixture(scope="session")
@@ -35,14 +90,95 @@ def ray_session():
     ray.shutdown()
 
 
-@pytest.fixture(scope="session")
-def prefect_server(tmp_path_factory):
-    home = tmp_path_factory.mktemp("prefect-home")
-    os.environ["PREFECT_HOME"] = str(home)
-    from prefect.testing.utilities import prefect_test_harness
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
-    with prefect_test_harness(server_startup_timeout=60):
-        yield
+
+def _stop_group(proc: subprocess.Popen, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
+    """Stop a process started with start_new_session=True, and its children."""
+    try:
+        os.killpg(proc.pid, sig)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def prefect_api(tmp_path_factory) -> str:
+    """The session's Prefect server: `prefect server start` on a free loopback port, with its
+    services (the scheduler polls every 3 s, for the schedule test). Its API URL."""
+    import httpx
+
+    home = tmp_path_factory.mktemp("prefect-server")
+    env = {
+        **os.environ,
+        "PREFECT_HOME": str(home),
+        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "3",
+        "PREFECT_UI_ENABLED": "false",
+    }
+    env.pop("PREFECT_API_URL", None)
+    port = free_port()
+    with open(home / "server.log", "w") as log:
+        cmd = [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+        proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/api"
+    deadline = time.monotonic() + 180  # a loaded 2-core machine starts it slowly
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop_group(proc, signal.SIGKILL)
+            pytest.fail("Prefect server did not start: " + (home / "server.log").read_text()[-2000:])
+        time.sleep(0.5)
+    yield url
+    _stop_group(proc)
+
+
+@pytest.fixture(scope="session")
+def prefect_server(prefect_api, tmp_path_factory):
+    """Flows run on the session's Prefect server: those of this process and of its children
+    (CLI subprocesses), from the first test that asks to the end of the session."""
+    import prefect.settings
+
+    home = tmp_path_factory.mktemp("prefect-home")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PREFECT_HOME", str(home))
+        mp.setenv("PREFECT_API_URL", prefect_api)
+        updates = {prefect.settings.PREFECT_API_URL: prefect_api, prefect.settings.PREFECT_HOME: str(home)}
+        with prefect.settings.temporary_settings(updates=updates):  # this process imported prefect already
+            yield prefect_api
+            _drain_prefect_workers()
+
+
+def _drain_prefect_workers() -> None:
+    """Send this process's buffered Prefect logs and events while the server still answers
+    (else their workers retry a stopped server at exit), as prefect_test_harness does."""
+    import inspect
+
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+    from prefect.utilities.asyncutils import run_coro_as_sync
+
+    async def drain() -> None:
+        for drained in (APILogWorker.drain_all, EventsWorker.drain_all):
+            result = drained()
+            if inspect.isawaitable(result):
+                await result
+
+    run_coro_as_sync(drain())
+
+
+# ---------------------------------------------------------------------------------- data
 
 
 @pytest.fixture(scope="session")
@@ -88,20 +224,159 @@ def one_thread():
     torch.set_num_threads(n)
 
 
-def new_project(root: Path, cache: Path):
-    """A `Project` in `root` (git + DVC + a DVC remote under `cache`, SQLite MLflow store in
-    the folder), built from explicit settings: no chdir, no environment."""
+# ---------------------------------------------------------------------------------- projects
+
+
+@pytest.fixture(scope="session")
+def classifier_cache(tmp_path_factory) -> Path:
+    """The evaluation classifiers (keyed by data fingerprint and training steps), trained once
+    per session: every project's `.ganpipe/cache/classifiers` links here."""
+    return tmp_path_factory.mktemp("classifiers")
+
+
+@dataclass(frozen=True)
+class Template:
+    project: Path
+    remote: Path  # the DVC remote its .dvc/config.local names
+    classifiers: Path
+
+
+def dvc_remote(cache_home: Path) -> Path:
+    """The local DVC remote `init_project` gives a project created with XDG_CACHE_HOME=cache_home."""
+    return cache_home / "ganpipe" / "dvc-remote"
+
+
+def new_project(root: Path, cache_home: Path):
+    """A `Project` in `root` made by `init_project` (git + DVC, its DVC remote under
+    `cache_home`, SQLite MLflow store in the folder), from explicit settings."""
     from ganpipe.data.dvc import init_project
     from ganpipe.project import Project
 
-    proj = Project.load(root, env={"XDG_CACHE_HOME": str(cache)})
+    proj = Project.load(root, env={"XDG_CACHE_HOME": str(cache_home)})
     init_project(root, proj)
     return proj
 
 
-@pytest.fixture
-def project(tmp_path, digits_raw):
-    """A fresh ganpipe project with the digits as raw data."""
-    proj = new_project(tmp_path / "proj", tmp_path / "cache")
-    shutil.copytree(digits_raw / "digits", proj.root / "data" / "digits")
+def load_project(root: Path):
+    """The `Project` of a folder made by `copy_project` (its DVC remote is in its own config)."""
+    from ganpipe.project import Project
+
+    return Project.load(root, env={"XDG_CACHE_HOME": str(root.parent / "cache")})
+
+
+@pytest.fixture(scope="session")
+def project_template(tmp_path_factory, digits_raw, classifier_cache) -> Template:
+    """A ganpipe project made by `init_project` (git init, dvc init, dvc.yaml, local remote),
+    with the raw digits, once per session; tests get copies (`copy_project`)."""
+    root = tmp_path_factory.mktemp("template")
+    proj = new_project(root / "proj", root / "cache").root
+    shutil.copytree(digits_raw / "digits", proj / "data" / "digits")
+    return Template(proj, dvc_remote(root / "cache"), classifier_cache)
+
+
+def copy_project(template: Template, where: Path) -> Path:
+    """A copy of the template at where/proj, as `init_project` would have made it there with
+    XDG_CACHE_HOME=where/cache: its DVC remote is where/cache/ganpipe/dvc-remote (DVC's cache,
+    .dvc/cache, travels with the copy). Its classifier cache is the session's."""
+    proj = where / "proj"
+    shutil.copytree(template.project, proj, symlinks=True)
+    remote = dvc_remote(where / "cache")
+    remote.mkdir(parents=True)
+    local = proj / ".dvc" / "config.local"
+    text = local.read_text()
+    assert text.count(str(template.remote)) == 1, text
+    local.write_text(text.replace(str(template.remote), str(remote)))
+    cache = proj / ".ganpipe" / "cache"
+    cache.mkdir(parents=True)
+    (cache / "classifiers").symlink_to(template.classifiers, target_is_directory=True)
     return proj
+
+
+@pytest.fixture
+def project(tmp_path, project_template):
+    """A fresh ganpipe `Project` (git + DVC + local remote, raw digits, its own MLflow store)."""
+    return load_project(copy_project(project_template, tmp_path))
+
+
+# ---------------------------------------------------------------------------------- one pipeline run
+
+PIPELINE_CONFIG = REPO / "configs" / "dcgan-digits.yaml"
+PIPELINE_TINY = [
+    "train.steps=40",
+    "train.log_every=10",
+    "train.checkpoint_every=20",
+    "train.sample_every=20",
+    "eval.num_samples=200",
+    "eval.classifier_steps=100",
+    "model.params.g_width=8",
+    "model.params.d_width=8",
+]
+
+
+def set_args(overrides: list[str]) -> list[str]:
+    return [a for o in overrides for a in ("--set", o)]
+
+
+@dataclass(frozen=True)
+class PipelineRun:
+    """The session's pipeline run, and how it got there."""
+
+    project: Any  # ganpipe.project.Project
+    remote: Path  # its DVC remote
+    killed_run_id: str  # the MLflow run that the killed `ganpipe pipeline run` trained
+    summary: dict[str, Any]  # the flow run again in-process, which finished the stages
+    cli_log: Path
+
+
+def _finished_training_run(db: Path) -> str | None:
+    """The run tagged ganpipe.train_status=FINISHED, by plain read-only SQL (an MlflowClient
+    here could race the other process's schema set-up)."""
+    if not db.exists():
+        return None
+    try:
+        con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            row = con.execute("select run_uuid from tags where key = 'ganpipe.train_status' and value = 'FINISHED'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.Error:
+        return None
+    return row[0] if row else None
+
+
+@pytest.fixture(scope="session")
+def pipeline_run(tmp_path_factory, project_template, prefect_server) -> PipelineRun:
+    """One real pipeline run on a tiny config (DVC, Ray Train, Prefect, MLflow registry),
+    shared by the tests that need a finished, registered run.
+
+    `ganpipe pipeline run` (a CLI process with its own Ray instance) is killed (SIGKILL, its
+    whole process group) as soon as its training run is tagged FINISHED, between training and
+    evaluation; the same flow run again in this process must find the data unchanged and the
+    training finished, and do the evaluation and registration. tests/e2e/test_pipeline.py
+    checks both halves."""
+    from flows.pipeline import pipeline_flow
+
+    root = tmp_path_factory.mktemp("pipeline")
+    proj = copy_project(project_template, root)
+    log = root / "cli.log"
+    cmd = [sys.executable, "-m", "ganpipe", "--project", str(proj), "pipeline", "run", str(PIPELINE_CONFIG), *set_args(PIPELINE_TINY)]
+    with open(log, "w") as out:
+        proc = subprocess.Popen(cmd, cwd=root, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    killed = None
+    try:
+        deadline = time.monotonic() + 600
+        while killed is None and proc.poll() is None and time.monotonic() < deadline:
+            killed = _finished_training_run(proj / "mlflow.db")
+            time.sleep(0.1)
+    finally:
+        _stop_group(proc, signal.SIGKILL)
+    if killed is None:
+        pytest.fail(f"`ganpipe pipeline run` did not finish training (exit {proc.returncode}):\n{log.read_text()[-3000:]}")
+    summary = pipeline_flow(config_path=str(PIPELINE_CONFIG), overrides=PIPELINE_TINY, project=str(proj))
+    return PipelineRun(load_project(proj), dvc_remote(root / "cache"), killed, summary, log)
+
+
+@pytest.fixture
+def pipeline_project(pipeline_run):
+    """The shared pipeline run's `Project`."""
+    return pipeline_run.project

@@ -1,12 +1,15 @@
-"""Scheduled runs: a real Prefect server on 127.0.0.1, `ganpipe pipeline serve` on an interval
-schedule; a scheduled run completes, and a failing one is visible as failed (with the stage and
-the error) while the next schedule still runs."""
+"""Scheduled runs: the session's Prefect server on 127.0.0.1, `ganpipe pipeline serve` on an
+interval schedule; a scheduled run completes, and a failing one is visible as failed (with the
+stage and the error) while the next schedule still runs.
+
+The schedules serve the session's shared pipeline run (tests/conftest.py `pipeline_run`) with
+its config, so a scheduled run finds every stage done: what is tested is the scheduling, not
+the stages again (tests/e2e/test_pipeline.py)."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,52 +17,14 @@ import time
 import httpx
 import pytest
 
-from conftest import REPO
+from conftest import PIPELINE_CONFIG, PIPELINE_TINY, set_args
 
 pytestmark = pytest.mark.e2e
-
-TINY = ["train.steps=20", "train.log_every=10", "train.checkpoint_every=20", "train.sample_every=20", "eval.num_samples=100", "eval.classifier_steps=100", "model.params.g_width=8", "model.params.d_width=8"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def prefect_api(tmp_path):
-    port = free_port()
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "3",
-        "PREFECT_UI_ENABLED": "false",
-    }
-    env.pop("PREFECT_API_URL", None)
-    log = open(tmp_path / "server.log", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(port)], env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/api"
-    deadline = time.time() + 90
-    while time.time() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    else:
-        proc.kill()
-        pytest.fail("Prefect server did not start: " + (tmp_path / "server.log").read_text()[-2000:])
-    yield url
-    os.killpg(proc.pid, signal.SIGTERM)
-    proc.wait(timeout=30)
 
 
 def serve(project, api, extra, log_path):
     env = {**os.environ, "PREFECT_API_URL": api, "PREFECT_RUNNER_POLL_FREQUENCY": "2"}
-    cmd = [sys.executable, "-m", "ganpipe", "pipeline", "serve", str(REPO / "configs/dcgan-digits.yaml"), *extra]
+    cmd = [sys.executable, "-m", "ganpipe", "pipeline", "serve", str(PIPELINE_CONFIG), *extra]
     return subprocess.Popen(cmd, cwd=project.root, env=env, stdout=open(log_path, "w"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -74,10 +39,17 @@ def deployment_names(api):
     return {d["id"]: d["name"] for d in r.json()}
 
 
-def test_scheduled_runs_complete_and_failures_are_visible(project, prefect_api, tmp_path):
-    ok = serve(project, prefect_api, ["--interval", "30", "--name", "nightly", *sum((["--set", o] for o in TINY), [])], tmp_path / "ok.log")
-    bad_set = TINY + ["data.source=imagefolder:/nonexistent/images", "name=broken"]
-    bad = serve(project, prefect_api, ["--interval", "8", "--name", "broken", *sum((["--set", o] for o in bad_set), [])], tmp_path / "bad.log")
+def task_runs(api, flow_run):
+    r = httpx.post(f"{api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [flow_run["id"]]}}}, timeout=10)
+    r.raise_for_status()
+    return r.json()
+
+
+def test_scheduled_runs_complete_and_failures_are_visible(pipeline_run, pipeline_project, prefect_api, tmp_path):
+    project = pipeline_project
+    ok = serve(project, prefect_api, ["--interval", "30", "--name", "nightly", *set_args(PIPELINE_TINY)], tmp_path / "ok.log")
+    bad_set = PIPELINE_TINY + ["data.source=imagefolder:/nonexistent/images", "name=broken"]
+    bad = serve(project, prefect_api, ["--interval", "8", "--name", "broken", *set_args(bad_set)], tmp_path / "bad.log")
     try:
         deadline = time.time() + 900
         while time.time() < deadline:
@@ -95,12 +67,19 @@ def test_scheduled_runs_complete_and_failures_are_visible(project, prefect_api, 
             time.sleep(3)
         else:
             pytest.fail(f"timed out: {[(names.get(r['deployment_id']), r['state_type']) for r in runs]}\n" + (tmp_path / "ok.log").read_text()[-2000:] + (tmp_path / "bad.log").read_text()[-2000:])
+        # the completed run ran every stage; each found its work done, so nothing new is registered
+        stages = {"prepare", "train", "evaluate", "register"}
+        deadline = time.time() + 60  # task run states reach the server as events, a moment after the flow run's
+        while not stages <= (completed := {t["name"].split("-")[0] for t in task_runs(prefect_api, done[0]) if t["state_type"] == "COMPLETED"}):
+            assert time.time() < deadline, completed
+            time.sleep(1)
+        from mlflow.tracking import MlflowClient
+
+        assert len(MlflowClient(f"sqlite:///{project.root / 'mlflow.db'}").search_model_versions("name = 'ganpipe-dcgan-digits'")) == 1
         # the failed run names the failing stage and the error
-        tr = httpx.post(f"{prefect_api}/task_runs/filter", json={"flow_runs": {"id": {"any_": [failed[0]["id"]]}}}, timeout=10).json()
-        failed_tasks = [t for t in tr if t["state_type"] == "FAILED"]
+        failed_tasks = [t for t in task_runs(prefect_api, failed[0]) if t["state_type"] == "FAILED"]
         assert [t["task_key"].split("-")[0] for t in failed_tasks][:1] == ["prepare"] or failed_tasks[0]["name"].startswith("prepare")
         assert "/nonexistent/images" in failed[0]["state"]["message"]
-        assert (project.root / "mlflow.db").exists()
     finally:
         for p in (ok, bad):
             os.killpg(p.pid, signal.SIGINT)
@@ -109,3 +88,5 @@ def test_scheduled_runs_complete_and_failures_are_visible(project, prefect_api, 
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 os.killpg(p.pid, signal.SIGKILL)
+        for dep_id in deployment_names(prefect_api):  # and their runs scheduled ahead: the session's server keeps running
+            httpx.delete(f"{prefect_api}/deployments/{dep_id}", timeout=10)
