@@ -179,63 +179,103 @@ def make_view(title: str, link: str = "", console: Any = None) -> View:
 class ProgressListener:
     """The driver's end: listens on `host` (a free port), accepts rank 0's connections (a new
     one after each worker restart), checks their token and hands each record to `on_record`.
-    Its threads sleep in `accept`/`recv`; they never poll."""
+    One thread, asleep in `select` until a connection or a line arrives: it never polls.
+    `close` wakes it; it first takes whatever has already arrived, then stops."""
 
     def __init__(self, on_record: Callable[[dict[str, Any]], None], host: str = "127.0.0.1"):
+        import selectors
+
         self.on_record = on_record
         self.token = secrets.token_hex(16)
         self._server = socket.create_server((host, 0))
+        self._server.setblocking(False)
         self.address = (host, self._server.getsockname()[1])
-        self._lock = threading.Lock()
-        self._closed = False
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._sel = selectors.DefaultSelector()
+        self._sel.register(self._server, selectors.EVENT_READ, "accept")
+        self._sel.register(self._wake_r, selectors.EVENT_READ, "wake")
+        self._buffers: dict[socket.socket, bytes] = {}
+        self._authed: set[socket.socket] = set()
         self.records = 0
-        self._readers: list[threading.Thread] = []
-        self._thread = threading.Thread(target=self._accept, name="ganpipe-progress", daemon=True)
+        self._thread = threading.Thread(target=self._run, name="ganpipe-progress", daemon=True)
 
     def start(self) -> "ProgressListener":
         self._thread.start()
         return self
 
+    def _run(self) -> None:
+        stopping = False
+        while True:
+            events = self._sel.select(timeout=0 if stopping else None)
+            if stopping and not events:
+                break  # everything that had arrived is taken
+            for key, _ in events:
+                if key.data == "wake":
+                    self._wake_r.recv(16)
+                    stopping = True
+                elif key.data == "accept":
+                    self._accept()
+                else:
+                    self._receive(key.fileobj)  # type: ignore[arg-type]
+        for conn in list(self._buffers):
+            self._drop(conn)
+        self._sel.close()
+
     def _accept(self) -> None:
-        while not self._closed:
-            try:
-                conn, _ = self._server.accept()
-            except OSError:
-                return  # closed
-            reader = threading.Thread(target=self._read, args=(conn,), name="ganpipe-progress-conn", daemon=True)
-            self._readers.append(reader)
-            reader.start()
+        import selectors
 
-    def _read(self, conn: socket.socket) -> None:
-        with conn, conn.makefile("r", encoding="utf-8") as f:
-            if f.readline().strip() != self.token:
-                return  # not our rank 0
-            for line in f:
-                try:
-                    rec = json.loads(line)
-                except ValueError:
-                    continue
-                with self._lock:
-                    if self._closed:
-                        return
-                    self.records += 1
-                    try:
-                        self.on_record(rec)
-                    except Exception as e:  # a view's failure must not end the run
-                        log.debug("progress view failed: %s", e)
-
-    def close(self, wait_s: float = 1.0) -> None:
-        """Stop listening; records still in flight from a connection rank 0 has closed are
-        shown first (up to `wait_s`)."""
-        deadline = time.monotonic() + wait_s
-        for reader in self._readers:
-            reader.join(max(0.0, deadline - time.monotonic()))
-        with self._lock:
-            self._closed = True
         try:
-            self._server.close()
+            conn, _ = self._server.accept()
         except OSError:
-            pass
+            return
+        conn.setblocking(False)
+        self._buffers[conn] = b""
+        self._sel.register(conn, selectors.EVENT_READ, "conn")
+
+    def _receive(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(65536)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:  # rank 0 closed the connection (end of the loop, or the worker died)
+            self._drop(conn)
+            return
+        *lines, self._buffers[conn] = (self._buffers[conn] + data).split(b"\n")
+        for line in lines:
+            if conn not in self._authed:
+                if line.decode(errors="replace").strip() != self.token:
+                    self._drop(conn)  # not our rank 0
+                    return
+                self._authed.add(conn)
+                continue
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            self.records += 1
+            try:
+                self.on_record(rec)
+            except Exception as e:  # a view's failure must not end the run
+                log.debug("progress view failed: %s", e)
+
+    def _drop(self, conn: socket.socket) -> None:
+        self._sel.unregister(conn)
+        self._buffers.pop(conn, None)
+        self._authed.discard(conn)
+        conn.close()
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """Stop listening, after showing the records that have already arrived."""
+        if self._thread.is_alive():
+            self._wake_w.send(b"x")
+            self._thread.join(wait_s)
+        for s in (self._server, self._wake_r, self._wake_w):
+            try:
+                s.close()
+            except OSError:
+                pass
 
 
 class ProgressSender:
