@@ -30,11 +30,13 @@ def main() -> None:
     from rich.console import Console
     from rich.table import Table
 
+    from ganpipe import logs
     from ganpipe.project import Project
     from ganpipe.train.driver import fit
     from ganpipe.train.local_ray import ensure_ray
     from ganpipe.train.progress import LiveView
 
+    logs.configure()  # as the CLI does: the libraries' INFO lines off
     work = Path(tempfile.mkdtemp(prefix="ganpipe-progress-bench-"))
     sets = [f"train.steps={args.steps}", f"train.log_every={args.log_every}", f"train.checkpoint_every={args.steps}", f"train.sample_every={args.steps}"]
     cfg, data = prepared("configs/dcgan-digits.yaml", work, sets)
