@@ -33,6 +33,7 @@ SUITE = [
     ("allocator settings (page faults, images/s)", ["allocator.py"], ["allocator.py", "--families", "dcgan,biggan", "--windows", "6"]),
     ("data path", ["data_path.py"], ["data_path.py", "--quick"]),
     ("pipeline overhead", ["pipeline_overhead.py"], ["pipeline_overhead.py", "--modes", "local"]),
+    ("progress display cost", ["progress_overhead.py"], ["progress_overhead.py", "--pairs", "2", "--steps", "200"]),
     ("speed flags (amp, channels_last, compile)", ["speed_flags.py"], ["speed_flags.py", "--quick"]),
     ("GPU speed and MFU", ["gpu.py", "--skip-without-cuda"], ["gpu.py", "--skip-without-cuda", "--steps", "20"]),
     ("evaluation speed", ["eval_speed.py"], ["eval_speed.py", "--quick"]),

@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ganpipe import stages
+from ganpipe import logs, stages
 from ganpipe.project import Project
 from ganpipe.config import PipelineConfig, build_config, load_config
 
@@ -62,6 +62,7 @@ def pipeline_flow(
 ) -> dict[str, Any]:
     """Run every stage for one config; returns a summary dict (also a Prefect artifact)."""
     cfg = build_config(config) if config is not None else load_config(config_path, overrides)
+    logs.configure()  # the CLI's level (exported), else GANPIPE_LOG_LEVEL, else warnings only
     proj = Project.load(project, cfg.storage)  # None: $GANPIPE_PROJECT, else the working folder
     logger = get_run_logger()
     prepared = prepare(cfg, proj)

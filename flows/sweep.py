@@ -13,7 +13,7 @@ from prefect import flow, get_run_logger, task
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ganpipe import stages
+from ganpipe import logs, stages
 from ganpipe.project import Project
 from ganpipe.config import deep_merge, load_config, parse_overrides
 from ganpipe.errors import GanpipeError
@@ -49,6 +49,7 @@ def sweep_flow(config_path: str, space_path: str, overrides: list[str] | None = 
     cfg = load_config(config_path, overrides)
     base = deep_merge(yaml.safe_load(Path(config_path).read_text()) or {}, parse_overrides(overrides))
     load_sweep(space_path)  # fail fast on a bad sweep file
+    logs.configure()  # the CLI's level (exported), else GANPIPE_LOG_LEVEL, else warnings only
     proj = Project.load(project, cfg.storage)  # None: $GANPIPE_PROJECT, else the working folder
     log = get_run_logger()
     prepared = prepare(cfg, proj)

@@ -111,7 +111,9 @@ def prepare_stage(cfg: PipelineConfig, project: Project) -> Prepared:
 
 
 @timed
-def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project) -> Trained:
+def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project, progress: bool = True) -> Trained:
+    """`progress`: show the run's progress on this process's stdout (a live display on a
+    terminal, else one line per log point)."""
     from ganpipe.tracking import runs
     from ganpipe.tracking.lineage import lineage_tags
     from ganpipe.train.checkpoint import verify
@@ -137,8 +139,13 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project) -> Tr
     else:
         tags = {**lineage_tags(project.root, prepared.manifest), "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
         run_id = runs.start_run(store, cfg.experiment, cfg.run_name, cfg.to_dict(), tags)
+    view = None
+    if progress:
+        from ganpipe.train.progress import make_view
+
+        view = make_view(cfg.run_name, f"{run_id} {runs.run_url(store, run_id)}")
     with runs.lifecycle(store, run_id):
-        result = fit(cfg, prepared.path, project, run_id=run_id)
+        result = fit(cfg, prepared.path, project, run_id=run_id, view=view)
     runs.set_tags(store, run_id, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(result.checkpoint), "ganpipe.storage": result.storage})
     return Trained(run_id, result.checkpoint, result.metrics, loop_seconds=float(result.metrics.get("time.train_s", 0.0)))
 

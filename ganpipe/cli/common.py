@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import os
 from pathlib import Path
 from typing import Any, Callable, Optional
 
@@ -23,7 +22,11 @@ _project_root: list[Path | None] = [None]  # set by the root callback for this i
 @app.callback()
 def _root(
     project: Optional[Path] = typer.Option(None, "--project", "-C", help="Project folder (default: $GANPIPE_PROJECT, else the current folder)."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Show the libraries' INFO lines (Ray, Ray Train, MLflow); also GANPIPE_LOG_LEVEL=INFO|DEBUG."),
 ) -> None:
+    from ganpipe import logs
+
+    logs.configure(verbose)  # before Prefect, MLflow or Ray is imported
     _project_root[0] = project
 
 
@@ -53,18 +56,9 @@ def handle_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
     return wrapper
 
 
-def _quiet_libs() -> None:
-    os.environ.setdefault("RAY_DEDUP_LOGS", "1")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO")
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    # Prefect's temporary server can take longer than its default 20 s on a busy 2-core machine.
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-
-
 def _orchestrator() -> str | None:
-    """Quiet the libraries and pick the Prefect API (the local server unless told otherwise);
+    """Pick the Prefect API (the local server unless told otherwise);
     must run before Prefect is imported. Returns the API URL, None for a temporary server."""
-    _quiet_libs()
     from ganpipe.prefect_server import ensure_api
 
     return ensure_api()

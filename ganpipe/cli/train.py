@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 from rich.table import Table
 
-from ganpipe.cli.common import SetOpt, _orchestrator, _quiet_libs, app, console, handle_errors, load_project
+from ganpipe.cli.common import SetOpt, _orchestrator, app, console, handle_errors, load_project
 
 @app.command()
 @handle_errors
@@ -38,7 +38,6 @@ def train(
         console.print(yaml.safe_dump(cfg.to_dict(), sort_keys=False))
         console.print(yaml.safe_dump({"where": project.describe()}, sort_keys=False))
         return
-    _quiet_libs()
     from ganpipe.train.cluster import check_cluster
 
     check_cluster()  # a RAY_ADDRESS that is down or refuses us: before preparing any data

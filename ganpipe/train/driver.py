@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+from ganpipe import logs
 from ganpipe.config import PipelineConfig
 from ganpipe.errors import TrainingError
 from ganpipe.project import Project
 from ganpipe.train import host
 from ganpipe.train.faults import Faults
+from ganpipe.train.progress import Progress, View
 
 
 @dataclass
@@ -43,19 +45,50 @@ def fit(
     callbacks: list[Any] | None = None,
     on_step: Callable[[int], None] | None = None,
     faults: Faults | None = None,
+    view: View | None = None,
 ) -> FitResult:
     """Train `cfg` on `data_dir` with Ray Train, checkpoints in the project's runs storage.
 
     `run_id`: the MLflow run rank 0 logs to (None: no tracking). `on_step`: called by rank 0
     after every step (pickled to the worker; benchmarks use it to follow a run from outside).
     `faults`: deliberate faults for drills and tests, injected in every worker (see
-    `faults.Faults`)."""
-    from ray.train import CheckpointConfig, FailureConfig, RunConfig, ScalingConfig
-
-    from ganpipe.train.local_ray import ensure_ray, start_retry_limit, trainer_class
-    from ganpipe.train.loop import train_loop_per_worker
+    `faults.Faults`). `view`: shows the run's progress on the driver (`progress.make_view`);
+    rank 0 sends it a line at each log point (see `train/progress.py`)."""
+    from ganpipe.train.local_ray import ensure_ray
 
     ensure_ray()
+    if view is None:
+        return _fit(cfg, data_dir, project, run_id, callbacks, on_step, faults, None)
+    with Progress(view, _driver_host()) as progress:
+        return _fit(cfg, data_dir, project, run_id, callbacks, on_step, faults, progress.worker_config())
+
+
+def _driver_host() -> str:
+    """Where rank 0 reaches the driver: loopback on a private instance, else this node's address."""
+    from ganpipe.train.local_ray import is_private
+
+    if is_private():
+        return "127.0.0.1"
+    import ray.util
+
+    return ray.util.get_node_ip_address()
+
+
+def _fit(
+    cfg: PipelineConfig,
+    data_dir: Path,
+    project: Project,
+    run_id: str | None,
+    callbacks: list[Any] | None,
+    on_step: Callable[[int], None] | None,
+    faults: Faults | None,
+    progress: dict[str, Any] | None,
+) -> FitResult:
+    from ray.train import CheckpointConfig, FailureConfig, LoggingConfig, RunConfig, ScalingConfig
+
+    from ganpipe.train.local_ray import ray_logs_dir, start_retry_limit, trainer_class
+    from ganpipe.train.loop import train_loop_per_worker
+
     use_gpu = resolve_gpu(cfg)
     storage = project.runs_storage
     run_dir = project.run_dir(cfg.run_name)  # None on remote storage
@@ -74,6 +107,8 @@ def fit(
             "on_step": on_step,
             "faults": faults,
             "malloc_tuning": host.wanted(),
+            "progress": progress,
+            "log_level": logs.level_name(),
             "cache_dir": str(project.cache),
             "placement_dir": None if run_dir is None else str(run_dir / "placement"),
             "run_dir": None if run_dir is None else str(run_dir),  # resume from the newest verified checkpoint
@@ -90,13 +125,19 @@ def fit(
             failure_config=FailureConfig(max_failures=cfg.train.max_failures, controller_failure_limit=start_retry_limit(cfg.train.worker_wait_s)),
             checkpoint_config=CheckpointConfig(num_to_keep=2),
             callbacks=callbacks or [],
+            # Ray Train's own lines (worker group, checkpoint and report dumps) at the terminal's
+            # level; its session log files keep them all (DEBUG).
+            logging_config=LoggingConfig(log_level=logs.level_name()),
         ),
     )
     try:
         result = trainer.fit()
     except Exception as e:
         cause = _root_cause(e)
+        where = ray_logs_dir()
         if isinstance(cause, TrainingError):
+            if where and not cause.hint:
+                cause.hint = f"Ray's logs of this run: {where}"
             raise cause from None
         if type(cause).__name__ == "WorkerGroupStartupTimeoutError":
             t = cfg.train
@@ -105,7 +146,10 @@ def fit(
                 f"({t.cpus_per_worker} CPU{', 1 GPU' if use_gpu else ''} each) within train.worker_wait_s={t.worker_wait_s}s",
                 hint="add nodes (or check the autoscaler), lower train.num_workers / cpus_per_worker, or raise train.worker_wait_s",
             ) from e
-        raise TrainingError(f"training run {cfg.run_name} failed: {type(cause).__name__}: {str(cause)[:500]}") from e
+        raise TrainingError(
+            f"training run {cfg.run_name} failed: {type(cause).__name__}: {str(cause)[:500]}",
+            hint=f"Ray's logs of this run: {where}" if where else None,
+        ) from e
     if result.checkpoint is None:
         raise TrainingError(f"training run {cfg.run_name} finished without a checkpoint")
     local = Path(result.checkpoint.path)

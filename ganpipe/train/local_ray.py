@@ -29,6 +29,8 @@ from typing import Any
 
 from ray.train.torch import TorchTrainer
 
+from ganpipe import logs
+
 SUPPORTED_RAY = ">=2.60,<2.61"  # the releases whose internals the code below was checked against
 
 LOCAL_DASHBOARD: str | None = None  # the dashboard (State API) of the local instance this process started
@@ -81,7 +83,7 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True, state_ap
 
         check_cluster(address)
         try:
-            ray.init(address=address, log_to_driver=log_to_driver)
+            ray.init(address=address, log_to_driver=log_to_driver, logging_level=logs.level())
         except Exception as e:  # what the probe could not foresee, in one line with its fix
             raise cluster_error(address, e) from None
         return
@@ -101,8 +103,25 @@ def ensure_ray(num_cpus: int | None = None, log_to_driver: bool = True, state_ap
         # Set for the job only, not in os.environ: a child process joining another cluster must
         # not inherit it.
         kwargs = {"dashboard_host": "127.0.0.1", "dashboard_port": port, "runtime_env": {"env_vars": {"RAY_API_SERVER_ADDRESS": LOCAL_DASHBOARD}}}
-    ray.init(address="local", num_cpus=num_cpus, include_dashboard=want_dashboard, log_to_driver=log_to_driver, **kwargs)
+    ray.init(address="local", num_cpus=num_cpus, include_dashboard=want_dashboard, log_to_driver=log_to_driver, logging_level=logs.level(), **kwargs)
     _LOCAL_ARGS = (num_cpus, log_to_driver)
+
+
+def is_private() -> bool:
+    """Whether this process runs the private local instance `ensure_ray` started."""
+    return _LOCAL_ARGS is not None
+
+
+def ray_logs_dir() -> str | None:
+    """The session's log folder on this node (Ray Train's DEBUG logs under `train/`), where a
+    failed run's full story is; None when unknown."""
+    try:
+        import ray._private.worker as worker
+
+        node = worker._global_node
+        return None if node is None else str(node.get_logs_dir_path())
+    except Exception:
+        return None
 
 
 def _free_port() -> int:

@@ -49,6 +49,25 @@ class Sink(Protocol):
     def flush(self) -> None: ...
 
 
+class Sinks:
+    """Several sinks as one (rank 0's progress to the driver, then MLflow)."""
+
+    def __init__(self, sinks: list[Sink]):
+        self.sinks = sinks
+
+    def log_metrics(self, metrics: dict[str, float], step: int) -> None:
+        for s in self.sinks:
+            s.log_metrics(metrics, step)
+
+    def log_samples(self, images: torch.Tensor, step: int) -> None:
+        for s in self.sinks:
+            s.log_samples(images, step)
+
+    def flush(self) -> None:
+        for s in self.sinks:
+            s.flush()
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -305,17 +324,25 @@ def train_loop_per_worker(config: dict[str, Any]) -> None:
     import ray.train
     import ray.train.torch
 
+    from ganpipe import logs
+
     cfg = build_config(config["cfg"])
+    logs.configure_worker(config.get("log_level"))  # the driver's terminal level, for what Ray forwards to it
     tune_allocator(config.get("malloc_tuning"))  # the driver's choice: a cluster's workers do not see its environment
     ctx = ray.train.get_context()
     rank, world = ctx.get_world_rank(), ctx.get_world_size()
     device = ray.train.torch.get_device()
     _record_placement(config.get("placement_dir"), rank, world, device)
-    sink = None
+    sinks: list[Sink] = []
+    if rank == 0 and config.get("progress"):  # the driver's live display (see train/progress.py)
+        from ganpipe.train.progress import ProgressSender
+
+        sinks.append(ProgressSender(**config["progress"], steps=cfg.train.steps, images_per_step=cfg.train.batch_size * cfg.loss.n_critic * world))
     if rank == 0 and config.get("tracking"):
         from ganpipe.tracking.sink import MlflowSink
 
-        sink = MlflowSink(**config["tracking"])
+        sinks.append(MlflowSink(**config["tracking"]))
+    sink = None if not sinks else sinks[0] if len(sinks) == 1 else Sinks(sinks)
     evaluator = make_evaluator(cfg, config["data_dir"], config.get("cache_dir")) if cfg.eval.every else None
     reporter = RayReporter(config.get("run_dir"))
     stream = ray.train.get_dataset_shard("train") if cfg.train.loader == "stream" else None
