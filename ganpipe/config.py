@@ -107,8 +107,15 @@ class TrainConfig(Section):
     # Seconds a (re)started run waits, in total, for the cluster to place its workers (e.g. for
     # an autoscaler to replace a lost node) before failing with a named reason; 0 = forever.
     worker_wait_s: int = Field(900, ge=0)
-    amp: bool = False  # bf16 autocast
+    # Mixed precision: bf16 autocast; fp16 autocast with a gradient scaler per optimizer (GPUs
+    # without bf16); off. Older configs' true/false read as bf16/off. Checked against the device
+    # when training starts (bf16 on a GPU without it is an error naming fp16).
+    amp: Literal["bf16", "fp16", "off"] = "off"
     channels_last: bool = False
+    # On CUDA only, set when a worker starts: cuDNN autotunes its convolution algorithms for the
+    # (fixed) shapes of the step, and float32 matmuls and convolutions use TF32 tensor cores.
+    cudnn_benchmark: bool = True
+    tf32: bool = True
     compile: bool = False  # torch.compile G and D's forward (in place; checkpoints unchanged)
     # memory: each worker decodes its slice of the split once and indexes batches in RAM (or on the
     # accelerator); stream: Ray Data reads and decodes the Parquet shards batch by batch, for a
@@ -120,6 +127,12 @@ class TrainConfig(Section):
     @classmethod
     def _run_name_ok(cls, v: str | None) -> str | None:
         return _safe_name(v)
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_bool(cls, v: Any) -> Any:
+        # Before amp had a dtype it was a bool (true = bf16); YAML's `off` parses as false too.
+        return {True: "bf16", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
 
 class EvalConfig(Section):
@@ -198,9 +211,13 @@ class PipelineConfig(Section):
     def fingerprint(self) -> str:
         """What the run is, not where it is stored: the run name's hash. Hashed as configs were
         before `faults` left them and `train.storage` became `storage.runs` (both at their
-        defaults), so run names stay the same and re-running a config resumes or reuses its run."""
+        defaults), so run names stay the same and re-running a config resumes or reuses its run.
+        Likewise `train.amp` hashes as the bool it was (bf16 = true, off = false), and keys added
+        since then hash only when they differ from their defaults."""
         d = {k: v for k, v in self.to_dict().items() if k != "storage"}
-        d = {**d, **_FAULTS_OFF, "train": {**d["train"], "storage": ".ganpipe/runs"}}
+        train = {k: v for k, v in d["train"].items() if not (k in _ADDED_TRAIN_KEYS and v == _ADDED_TRAIN_KEYS[k])}
+        train["amp"] = {"bf16": True, "off": False}.get(train["amp"], train["amp"])
+        d = {**d, **_FAULTS_OFF, "train": {**train, "storage": ".ganpipe/runs"}}
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
@@ -208,6 +225,10 @@ class PipelineConfig(Section):
     def run_name(self) -> str:
         return self.train.run_name or f"{self.name}-{self.fingerprint()}"
 
+
+# train keys added after run names were first hashed, with their defaults: a config that leaves
+# them at the default hashes as before.
+_ADDED_TRAIN_KEYS = {"cudnn_benchmark": True, "tf32": True}
 
 # The section every config carried, with every fault off, before fault injection left the config.
 _FAULTS_OFF = {"faults": {"nan_loss_at_step": None, "raise_at_step": None, "exit_at_step": None}}

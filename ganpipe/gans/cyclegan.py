@@ -134,17 +134,18 @@ class CycleGANRecipe(Recipe):
             if p.lambda_identity > 0:
                 loss_idt = _l1(G_AB(b), b) + _l1(G_BA(a), a)
                 loss_g = loss_g + p.lambda_identity * p.lambda_cycle * loss_idt
-        optimizer_step(self.opt_g, [self.G], loss_g, self.sync, self.cfg.optim.grad_clip)
+        optimizer_step(self.opt_g, [self.G], loss_g, self.sync, self.cfg.optim.grad_clip, self.precision)
 
         # D step: each D on real images vs a draw from its history pool.
         self.D_A.requires_grad_(True)
         self.D_B.requires_grad_(True)
+        scale = self.precision.input_grad_scale(self.opt_d)
         with self.autocast():
-            loss_da, pen_a, da_real, da_fake = discriminator_loss(self.loss, self.D_A, a, self.pool_a.query(fake_a), lc)
-            loss_db, pen_b, db_real, db_fake = discriminator_loss(self.loss, self.D_B, b, self.pool_b.query(fake_b), lc)
+            loss_da, pen_a, da_real, da_fake = discriminator_loss(self.loss, self.D_A, a, self.pool_a.query(fake_a), lc, self.D_A, scale)
+            loss_db, pen_b, db_real, db_fake = discriminator_loss(self.loss, self.D_B, b, self.pool_b.query(fake_b), lc, self.D_B, scale)
             loss_d = loss_da + loss_db
             penalty = pen_a + pen_b
-        optimizer_step(self.opt_d, [self.D_A, self.D_B], loss_d + penalty, self.sync, self.cfg.optim.grad_clip)
+        optimizer_step(self.opt_d, [self.D_A, self.D_B], loss_d + penalty, self.sync, self.cfg.optim.grad_clip, self.precision)
         if self.loss.weight_clip:
             clip_weights(self.D_A, lc.clip_value)
             clip_weights(self.D_B, lc.clip_value)
