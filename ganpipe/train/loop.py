@@ -26,7 +26,7 @@ from ganpipe.gans.base import Batch, GradSync, Recipe
 from ganpipe.train.checkpoint import load_state, save_checkpoint
 from ganpipe.train.faults import Faults
 from ganpipe.train.health import HealthMonitor
-from ganpipe.train.host import tune_allocator
+from ganpipe.train.host import set_backend_flags, tune_allocator
 from ganpipe.train.meter import Meter
 from ganpipe.train.schedule import Schedule
 
@@ -164,6 +164,8 @@ def run_training(
     t_begin = time.perf_counter()
     tune_allocator()  # before the first step's buffers are allocated
     t = cfg.train
+    if device.type == "cuda":
+        set_backend_flags(t.cudnn_benchmark, t.tf32)
     seed_everything(t.seed)  # identical initial weights on every rank
     recipe = build_recipe(cfg, data_dir, device)
     data, n = _split(cfg, data_dir, rank, world)
