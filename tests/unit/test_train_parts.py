@@ -61,3 +61,59 @@ def test_ema_survives_a_checkpoint_load():
     ema.update()
     td, od = tgt.state_dict(), other.state_dict()
     assert all(torch.equal(td[k], od[k]) for k in od)
+
+
+# -- CycleGAN's image pool ----------------------------------------------------------------------
+
+def _sequential(pool: torch.Tensor, batch: torch.Tensor, swap: torch.Tensor, slot: torch.Tensor):
+    """The rule image by image (the pool's old loop, with given draws)."""
+    pool, out = pool.clone(), []
+    for img, s, j in zip(batch, swap.tolist(), slot.tolist()):
+        if s:
+            out.append(pool[j].clone())
+            pool[j] = img
+        else:
+            out.append(img)
+    return torch.stack(out), pool
+
+
+def test_pool_swap_equals_the_sequential_rule_even_with_repeated_slots():
+    from ganpipe.gans.cyclegan import swap_into_pool
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(200):
+        size, m = int(torch.randint(1, 5, (), generator=g)), int(torch.randint(1, 9, (), generator=g))
+        pool, batch = torch.randn(size, 2, 3, 3, generator=g), torch.randn(m, 2, 3, 3, generator=g)
+        swap = torch.rand(m, generator=g) < 0.5
+        slot = torch.randint(size, (m,), generator=g)  # small pools: slots repeat within a batch
+        out, new = swap_into_pool(pool, batch, swap, slot)
+        want_out, want_pool = _sequential(pool, batch, swap, slot)
+        assert torch.equal(out, want_out) and torch.equal(new, want_pool)
+
+
+def test_pool_fills_then_swaps_half_with_uniform_slots():
+    from ganpipe.gans.cyclegan import ImagePool
+
+    pool = ImagePool(4, generator=torch.Generator().manual_seed(0))
+    first = torch.arange(6.0).reshape(6, 1, 1, 1)
+    out = pool.query(first)  # 4 fill the pool and pass through; 2 meet a full pool
+    assert torch.equal(out[:4], first[:4]) and len(pool.images) == 4
+    swapped, slots = 0, torch.zeros(4)
+    trials = 2000
+    for t in range(trials):
+        before = pool.images.clone()
+        x = torch.full((1, 1, 1, 1), 100.0 + t)
+        y = pool.query(x)
+        if not torch.equal(y, x):
+            swapped += 1
+            j = int((before.flatten() == y.flatten()).nonzero())  # it came from slot j ...
+            assert pool.images.flatten()[j] == x.flatten()  # ... and x took its place
+            slots[j] += 1
+        else:
+            assert torch.equal(pool.images, before)
+    assert abs(swapped / trials - 0.5) < 0.05
+    assert (abs(slots / swapped - 0.25) < 0.05).all()
+    # Seeded: the same generator seed gives the same history.
+    a, b = ImagePool(3, torch.Generator().manual_seed(7)), ImagePool(3, torch.Generator().manual_seed(7))
+    xs = [torch.randn(5, 1, 2, 2) for _ in range(4)]
+    assert all(torch.equal(a.query(x), b.query(x)) for x in xs) and torch.equal(a.images, b.images)
