@@ -62,7 +62,11 @@ class Batcher:
     `device_fraction` of it: batches are then indexed on the device, with no copy per step.
     A larger split stays in host memory; with `pin`, each batch is gathered into one of two
     pinned buffers and copied on a side stream while the current step runs (a gather from
-    pageable memory would make the copy synchronous)."""
+    pageable memory would make the copy synchronous).
+
+    The permutation is drawn on the CPU (the same seeded sequence on every device) and copied to
+    where the data lives once per epoch, from pinned memory without blocking; batches slice it
+    there, so no step waits on a host-to-device copy of its indices."""
 
     def __init__(self, data: Batch, batch_size: int, seed: int, device: torch.device, pin: bool = False, device_fraction: float = 0.25):
         n = len(next(iter(data.values())))
@@ -73,7 +77,8 @@ class Batcher:
         self.data = {k: v.to(device) for k, v in data.items()} if self.on_device else data
         self.n, self.bs, self.device = n, min(batch_size, n), device
         self.gen = torch.Generator().manual_seed(seed)
-        self.perm = torch.randperm(n, generator=self.gen)
+        self._where = next(iter(self.data.values())).device  # the indices' device: the data's
+        self.perm = self._permutation()
         self.pos = 0
         self._stream = None
         if pin and not self.on_device and device.type == "cuda":
@@ -83,9 +88,15 @@ class Batcher:
             self._slot = 0
             self._next: tuple[Batch, Any] | None = None
 
+    def _permutation(self) -> Tensor:
+        perm = torch.randperm(self.n, generator=self.gen)
+        if self._where.type == "cuda":
+            perm = perm.pin_memory()  # an asynchronous copy; the pinned block is kept alive until it is done
+        return perm.to(self._where, non_blocking=True)
+
     def _indices(self) -> Tensor:
         if self.pos + self.bs > self.n:
-            self.perm = torch.randperm(self.n, generator=self.gen)
+            self.perm = self._permutation()
             self.pos = 0
         idx = self.perm[self.pos : self.pos + self.bs]
         self.pos += self.bs
@@ -94,7 +105,7 @@ class Batcher:
     def __call__(self) -> Batch:
         if self._stream is None:
             idx = self._indices()
-            return {k: v[idx.to(v.device)].to(self.device, non_blocking=True) for k, v in self.data.items()}
+            return {k: v[idx].to(self.device, non_blocking=True) for k, v in self.data.items()}
         if self._next is None:
             self._next = self._prefetch()
         batch, ready = self._next

@@ -117,3 +117,33 @@ def test_pool_fills_then_swaps_half_with_uniform_slots():
     a, b = ImagePool(3, torch.Generator().manual_seed(7)), ImagePool(3, torch.Generator().manual_seed(7))
     xs = [torch.randn(5, 1, 2, 2) for _ in range(4)]
     assert all(torch.equal(a.query(x), b.query(x)) for x in xs) and torch.equal(a.images, b.images)
+
+
+# -- Batcher ------------------------------------------------------------------------------------
+
+def test_batcher_sequence_is_unchanged_for_a_seed():
+    """The batches of the in-memory Batcher as they were: a CPU-seeded permutation per epoch."""
+    from ganpipe.train.loop import Batcher
+
+    data = {"image": torch.randn(23, 1, 2, 2), "label": torch.arange(23)}
+    b = Batcher(data, 5, seed=3, device=CPU)
+    gen = torch.Generator().manual_seed(3)
+    perm, pos = torch.randperm(23, generator=gen), 0
+    for _ in range(20):  # several epochs (23 // 5 batches each, the remainder dropped)
+        if pos + 5 > 23:
+            perm, pos = torch.randperm(23, generator=gen), 0
+        idx, pos = perm[pos : pos + 5], pos + 5
+        got = b()
+        assert torch.equal(got["label"], idx) and torch.equal(got["image"], data["image"][idx])
+
+
+def test_batcher_indices_live_with_the_data():
+    """No index copy per batch: the permutation is on the data's device (meta stands in for an
+    accelerator here; on CUDA each epoch's permutation is one non-blocking copy from pinned memory)."""
+    from ganpipe.train.loop import Batcher
+
+    meta = torch.device("meta")
+    b = Batcher({"image": torch.randn(40, 1, 2, 2)}, 8, seed=0, device=meta)
+    assert b.perm.device == meta
+    for _ in range(7):  # across an epoch boundary
+        assert b()["image"].device == meta and b.perm.device == meta
