@@ -107,8 +107,15 @@ class TrainConfig(Section):
     # Seconds a (re)started run waits, in total, for the cluster to place its workers (e.g. for
     # an autoscaler to replace a lost node) before failing with a named reason; 0 = forever.
     worker_wait_s: int = Field(900, ge=0)
-    amp: bool = False  # bf16 autocast
+    # Mixed precision: bf16 autocast; fp16 autocast with a gradient scaler per optimizer (GPUs
+    # without bf16); off. Older configs' true/false read as bf16/off. Checked against the device
+    # when training starts (bf16 on a GPU without it is an error naming fp16).
+    amp: Literal["bf16", "fp16", "off"] = "off"
     channels_last: bool = False
+    # On CUDA only, set when a worker starts: cuDNN autotunes its convolution algorithms for the
+    # (fixed) shapes of the step, and float32 matmuls and convolutions use TF32 tensor cores.
+    cudnn_benchmark: bool = True
+    tf32: bool = True
     compile: bool = False  # torch.compile G and D's forward (in place; checkpoints unchanged)
     # BatchNorm statistics over the global batch (SyncBatchNorm; GPU workers only) instead of
     # each worker's own batch. Running statistics are averaged over workers before every
@@ -124,6 +131,12 @@ class TrainConfig(Section):
     @classmethod
     def _run_name_ok(cls, v: str | None) -> str | None:
         return _safe_name(v)
+
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _amp_bool(cls, v: Any) -> Any:
+        # Before amp had a dtype it was a bool (true = bf16); YAML's `off` parses as false too.
+        return {True: "bf16", False: "off"}.get(v, v) if isinstance(v, bool) else v
 
 
 class EvalConfig(Section):
@@ -203,9 +216,12 @@ class PipelineConfig(Section):
         """What the run is, not where it is stored: the run name's hash. Hashed as configs were
         before `faults` left them and `train.storage` became `storage.runs` (both at their
         defaults), so run names stay the same and re-running a config resumes or reuses its run.
-        Keys added later count only when set away from their default (`train.sync_bn`)."""
+        Likewise `train.amp` hashes as the bool it was (bf16 = true, off = false), and keys added
+        since then hash only when they differ from their defaults (`train.sync_bn`,
+        `train.cudnn_benchmark`, `train.tf32`)."""
         d = {k: v for k, v in self.to_dict().items() if k != "storage"}
-        train = {k: v for k, v in d["train"].items() if not (k in _ADDED_TRAIN and v == _ADDED_TRAIN[k])}
+        train = {k: v for k, v in d["train"].items() if not (k in _ADDED_TRAIN_KEYS and v == _ADDED_TRAIN_KEYS[k])}
+        train["amp"] = {"bf16": True, "off": False}.get(train["amp"], train["amp"])
         d = {**d, **_FAULTS_OFF, "train": {**train, "storage": ".ganpipe/runs"}}
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
@@ -214,6 +230,10 @@ class PipelineConfig(Section):
     def run_name(self) -> str:
         return self.train.run_name or f"{self.name}-{self.fingerprint()}"
 
+
+# train keys added after run names were first hashed, with their defaults: a config that leaves
+# them at the default hashes as before.
+_ADDED_TRAIN_KEYS = {"cudnn_benchmark": True, "tf32": True}
 
 # The section every config carried, with every fault off, before fault injection left the config.
 # train keys added after run names were first hashed, with the default they are left out at.

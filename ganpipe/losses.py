@@ -96,27 +96,43 @@ for _name, _d, _g in (
     LOSSES.add(_name, AdversarialLoss(_name, _d, _g, **asdict(LOSS_SPECS.get(_name))))
 
 
+def input_grad(out: Tensor, x: Tensor, scale: Tensor | None = None) -> Tensor:
+    """d(sum out)/dx, differentiable again. `scale` (fp16 training: the loss scale) multiplies
+    the output before the backward and divides the gradient after, so small fp16 gradients do
+    not underflow to zero on the way."""
+    if scale is None:
+        return torch.autograd.grad(out.sum(), x, create_graph=True)[0]
+    (grad,) = torch.autograd.grad(out.float().sum() * scale, x, create_graph=True)
+    return grad / scale
+
+
 def gradient_penalty(
-    critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, generator: torch.Generator | None = None, group: int = 1
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    generator: torch.Generator | None = None,
+    group: int = 1,
+    scale: Tensor | None = None,
 ) -> Tensor:
     """WGAN-GP penalty E[(||grad_x D(x_hat)||_2 - 1)^2] on random interpolates x_hat.
 
     `group`: consecutive samples D judges as one input (PacGAN packs): one interpolation weight
-    and one gradient norm per group, so the penalty is on D's input as D sees it."""
+    and one gradient norm per group, so the penalty is on D's input as D sees it. `scale`: see
+    `input_grad`."""
     alpha_shape = (real.shape[0] // group,) + (1,) * (real.dim() - 1)
     alpha = torch.rand(alpha_shape, device=real.device, generator=generator, dtype=real.dtype).repeat_interleave(group, dim=0)
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
-    out = critic(x_hat)
-    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
-    norms = grad.reshape(real.shape[0] // group, -1).norm(2, dim=1)
+    grad = input_grad(critic(x_hat), x_hat, scale)
+    norms = grad.reshape(real.shape[0] // group, -1).float().norm(2, dim=1)
     return ((norms - 1.0) ** 2).mean()
 
 
-def r1_penalty(real_out: Tensor, real: Tensor, group: int = 1) -> Tensor:
+def r1_penalty(real_out: Tensor, real: Tensor, group: int = 1, scale: Tensor | None = None) -> Tensor:
     """R1 (Mescheder et al. 2018): E[||grad_x D(x)||^2] on real data; `real` must require grad.
-    `group` as in `gradient_penalty`: the expectation is over D's (packed) inputs."""
-    (grad,) = torch.autograd.grad(real_out.sum(), real, create_graph=True)
-    return grad.reshape(real.shape[0] // group, -1).pow(2).sum(1).mean()
+    `group` as in `gradient_penalty`: the expectation is over D's (packed) inputs. `scale`: see
+    `input_grad`."""
+    grad = input_grad(real_out, real, scale)
+    return grad.reshape(real.shape[0] // group, -1).float().pow(2).sum(1).mean()
 
 
 @torch.no_grad()

@@ -7,12 +7,13 @@ own update rules and do not use it.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from ganpipe.gans.base import Batch, NextBatch, Recipe
+from ganpipe.gans.base import Batch, NextBatch, Recipe, eager
 from ganpipe.losses import LOSSES, clip_weights, gradient_penalty, r1_penalty
 
 
@@ -69,10 +70,12 @@ class AdversarialRecipe(Recipe):
         return torch.randn(n, self.cfg.model.z_dim, device=self.device)
 
     def _step(self, opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor) -> None:
+        prec = self.precision
         opt.zero_grad(set_to_none=True)
-        self.sync.backward(loss, module)
+        self.sync.backward(prec.scaled(opt, loss), module)  # fp16: the scaled loss
         o = self.cfg.optim
         if o.grad_clip or o.skip_nonfinite:
+            prec.unscale(opt)  # clip and check the true gradients
             # One fused norm; clipping with an infinite max is a no-op that still reports the norm.
             norm = torch.nn.utils.clip_grad_norm_(module.parameters(), o.grad_clip or float("inf"))
             if o.skip_nonfinite:
@@ -80,8 +83,9 @@ class AdversarialRecipe(Recipe):
                 self.skipped_steps = getattr(self, "skipped_steps", torch.zeros((), device=self.device)) + (~ok).float()
                 if not bool(ok):  # a host sync, but only a scalar; skipping a bad update beats corrupting Adam's state
                     opt.zero_grad(set_to_none=True)
+                    prec.skip(opt)  # fp16: the loss scale still backs off
                     return
-        opt.step()
+        prec.step(opt)
 
     def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
         lc = self.cfg.loss
@@ -93,17 +97,21 @@ class AdversarialRecipe(Recipe):
             n = real.shape[0]
             with torch.no_grad(), self.autocast():
                 fake = self.g_forward(self._z(n), cond)
-            if lc.r1_weight > 0:
+            r1 = lc.r1_weight > 0
+            if r1:
                 real = real.detach().requires_grad_(True)
             with self.autocast():
-                d_real = self.d_forward(real, cond)
+                with eager(self.D) if r1 else nullcontext():  # R1 differentiates D(real) twice
+                    d_real = self.d_forward(real, cond)
                 d_fake = self.d_forward(fake.to(real.dtype), cond)
                 loss_d = self.loss.d_loss(d_real, d_fake)
             penalty = torch.zeros((), device=self.device)
+            scale = self.precision.input_grad_scale(self.opt_d)
             if self.loss.gradient_penalty:
-                penalty = lc.gp_weight * gradient_penalty(lambda x: self.d_forward(x, cond), real, fake.float(), group=self.d_group)
-            if lc.r1_weight > 0:
-                penalty = penalty + 0.5 * lc.r1_weight * r1_penalty(d_real, real, group=self.d_group)
+                with eager(self.D):
+                    penalty = lc.gp_weight * gradient_penalty(lambda x: self.d_forward(x, cond), real, fake.float(), group=self.d_group, scale=scale)
+            if r1:
+                penalty = penalty + 0.5 * lc.r1_weight * r1_penalty(d_real, real, group=self.d_group, scale=scale)
             self._step(self.opt_d, self.D, loss_d + penalty)
             if self.loss.weight_clip:
                 clip_weights(self.D, lc.clip_value)

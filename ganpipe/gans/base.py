@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, TypeVar
 
 import torch
 from pydantic import BaseModel
 from torch import Tensor, nn
 
 from ganpipe.catalog import Catalog
+from ganpipe.gans.precision import Precision
 from ganpipe.specs.families import FAMILY_SPECS
 from ganpipe.specs.params import NoParams
 
@@ -289,6 +291,7 @@ class Recipe(ABC):
         self.device = device
         self.sync = sync or GradSync()
         self.params = self.Params.model_validate(cfg.model.params)
+        self.precision = Precision(cfg.train.amp, device)  # raises if the device lacks the dtype
 
     @classmethod
     def check_data(cls, info: DataInfo) -> None:
@@ -329,6 +332,7 @@ class Recipe(ABC):
             "modules": {k: m.state_dict() for k, m in self.modules().items()},
             "optimizers": {k: o.state_dict() for k, o in self.optimizers().items()},
             "extra": self.extra_state(),
+            "scalers": self.precision.state_dict(self.optimizers()),  # fp16's loss scales; {} otherwise
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -337,6 +341,7 @@ class Recipe(ABC):
         for k, o in self.optimizers().items():
             o.load_state_dict(state["optimizers"][k])
         self.load_extra_state(state.get("extra", {}))
+        self.precision.load_state_dict(state.get("scalers", {}), self.optimizers())
 
     def convert_batchnorm(self, module: nn.Module) -> nn.Module:
         """`train.sync_bn`: BatchNorm layers become `SyncBatchNorm`, whose batch statistics are
@@ -383,8 +388,22 @@ class Recipe(ABC):
             m.compile()
 
     def autocast(self):
-        dev = self.device.type
-        return torch.autocast(dev, dtype=torch.bfloat16, enabled=bool(self.cfg.train.amp))
+        return self.precision.autocast()
+
+
+@contextmanager
+def eager(*modules: nn.Module) -> Iterator[None]:
+    """Within the block, calling a module compiled in place (`nn.Module.compile`) runs its plain
+    forward: for the forwards a penalty differentiates twice (see `Recipe.compile_modules`).
+    A no-op for modules that are not compiled; the compiled graph is kept for later calls."""
+    saved = [m._compiled_call_impl for m in modules]
+    for m in modules:
+        m._compiled_call_impl = None
+    try:
+        yield
+    finally:
+        for m, c in zip(modules, saved):
+            m._compiled_call_impl = c
 
 
 def has_spectral_norm(module: nn.Module) -> bool:

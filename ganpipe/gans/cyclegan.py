@@ -28,35 +28,60 @@ DIRECTIONS = ("AtoB", "BtoA")
 
 class ImagePool:
     """History of generated images (Shrivastava et al. 2017): each incoming image is either
-    passed through, or (with probability 1/2 once the pool is full) swapped for a stored one."""
+    passed through, or (with probability 1/2 once the pool is full) swapped for a stored one.
 
-    def __init__(self, size: int):
+    Vectorised over the batch, with the sequential rule's semantics: images that find the pool
+    not yet full fill it and pass through; each later one draws (swap?, slot). A swap returns
+    the slot's content as the images before it in the batch left it (an earlier image's swap
+    into the same slot included) and leaves its own image there. The draws stay on the device:
+    no host sync per image."""
+
+    def __init__(self, size: int, generator: torch.Generator | None = None):
         self.size = size
         self.images: Tensor | None = None  # [<=size, C, H, W]
+        self.generator = generator  # None: the global RNG of the images' device
 
     def query(self, batch: Tensor) -> Tensor:
         if self.size == 0:
             return batch
-        out = []
-        for img in batch.detach():
-            img = img.unsqueeze(0)
-            n = 0 if self.images is None else len(self.images)
-            if n < self.size:
-                self.images = img.clone() if self.images is None else torch.cat([self.images, img])
-                out.append(img)
-            elif torch.rand(()) < 0.5:
-                j = int(torch.randint(n, ()))
-                out.append(self.images[j : j + 1].clone())
-                self.images[j] = img[0]
-            else:
-                out.append(img)
-        return torch.cat(out)
+        batch = batch.detach()
+        n = 0 if self.images is None else len(self.images)
+        k = min(self.size - n, len(batch))  # images that fill the pool
+        if k > 0:
+            head = batch[:k].clone()
+            self.images = head if self.images is None else torch.cat([self.images, head])
+        rest = batch[k:]
+        if len(rest) == 0:
+            return batch
+        m, dev = len(rest), batch.device
+        swap = torch.rand(m, device=dev, generator=self.generator) < 0.5
+        slot = torch.randint(self.size, (m,), device=dev, generator=self.generator)
+        out, self.images = swap_into_pool(self.images, rest, swap, slot)
+        return torch.cat([batch[:k], out]) if k else out
 
     def state(self) -> Tensor | None:
         return None if self.images is None else self.images.cpu()
 
     def load(self, images: Tensor | None, device: torch.device) -> None:
         self.images = None if images is None else images.to(device)
+
+
+def swap_into_pool(pool: Tensor, batch: Tensor, swap: Tensor, slot: Tensor) -> tuple[Tensor, Tensor]:
+    """Image i of `batch` (M x ...) with swap[i] takes pool[slot[i]] as it stands after images
+    0..i-1 and leaves itself there; the others pass through. Returns (out, new pool): what a
+    loop over i computes, in a few batched ops (an M x M comparison of slots)."""
+    i = torch.arange(len(batch), device=batch.device)
+    per_image = (-1,) + (1,) * (batch.dim() - 1)  # broadcast a per-image flag over C, H, W
+    same = (slot[:, None] == slot[None, :]) & swap[:, None] & swap[None, :]  # [M, M]
+    # The latest earlier swap into i's slot, else -1: i takes that image, else the pool's.
+    prev = torch.where(same & (i[None, :] < i[:, None]), i[None, :], -1).amax(1)
+    taken = torch.where((prev >= 0).reshape(per_image), batch[prev.clamp(min=0)], pool[slot])
+    out = torch.where(swap.reshape(per_image), taken, batch)
+    # Each slot keeps the image of the last swap into it (a scatter-max: no host sync).
+    writer = torch.full((len(pool),), -1, dtype=torch.long, device=batch.device)
+    writer.scatter_reduce_(0, slot, torch.where(swap, i, -1), reduce="amax")
+    new = torch.where((writer >= 0).reshape(per_image), batch[writer.clamp(min=0)], pool)
+    return out, new
 
 
 class CycleGANSampler(Sampler):
@@ -134,17 +159,18 @@ class CycleGANRecipe(Recipe):
             if p.lambda_identity > 0:
                 loss_idt = _l1(G_AB(b), b) + _l1(G_BA(a), a)
                 loss_g = loss_g + p.lambda_identity * p.lambda_cycle * loss_idt
-        optimizer_step(self.opt_g, [self.G], loss_g, self.sync, self.cfg.optim.grad_clip)
+        optimizer_step(self.opt_g, [self.G], loss_g, self.sync, self.cfg.optim.grad_clip, self.precision)
 
         # D step: each D on real images vs a draw from its history pool.
         self.D_A.requires_grad_(True)
         self.D_B.requires_grad_(True)
+        scale = self.precision.input_grad_scale(self.opt_d)
         with self.autocast():
-            loss_da, pen_a, da_real, da_fake = discriminator_loss(self.loss, self.D_A, a, self.pool_a.query(fake_a), lc)
-            loss_db, pen_b, db_real, db_fake = discriminator_loss(self.loss, self.D_B, b, self.pool_b.query(fake_b), lc)
+            loss_da, pen_a, da_real, da_fake = discriminator_loss(self.loss, self.D_A, a, self.pool_a.query(fake_a), lc, self.D_A, scale)
+            loss_db, pen_b, db_real, db_fake = discriminator_loss(self.loss, self.D_B, b, self.pool_b.query(fake_b), lc, self.D_B, scale)
             loss_d = loss_da + loss_db
             penalty = pen_a + pen_b
-        optimizer_step(self.opt_d, [self.D_A, self.D_B], loss_d + penalty, self.sync, self.cfg.optim.grad_clip)
+        optimizer_step(self.opt_d, [self.D_A, self.D_B], loss_d + penalty, self.sync, self.cfg.optim.grad_clip, self.precision)
         if self.loss.weight_clip:
             clip_weights(self.D_A, lc.clip_value)
             clip_weights(self.D_B, lc.clip_value)

@@ -10,12 +10,14 @@ Helpers shared with CycleGAN (discriminator loss, batched translation) live here
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
 
-from ganpipe.gans.base import SAMPLERS, NextBatch, Recipe, Sampler, register_family
+from ganpipe.gans.base import SAMPLERS, NextBatch, Recipe, Sampler, eager, register_family
+from ganpipe.gans.precision import Precision
 from ganpipe.losses import LOSSES, AdversarialLoss, clip_weights, gradient_penalty, r1_penalty
 from ganpipe.models.pix2pix import PatchDiscriminator, UNetGenerator
 
@@ -23,32 +25,50 @@ from ganpipe.models.pix2pix import PatchDiscriminator, UNetGenerator
 # -- shared with CycleGAN -------------------------------------------------------------------
 
 def discriminator_loss(
-    loss: AdversarialLoss, critic: Callable[[Tensor], Tensor], real: Tensor, fake: Tensor, lc: Any
+    loss: AdversarialLoss,
+    critic: Callable[[Tensor], Tensor],
+    real: Tensor,
+    fake: Tensor,
+    lc: Any,
+    module: nn.Module,
+    scale: Tensor | None = None,
 ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
     """(D loss, penalty, D(real), D(fake)) for any registered loss, with its GP / R1 penalty.
+
+    `module`: the D that `critic` calls; the forwards a penalty differentiates twice run it
+    eager (see `Recipe.compile_modules`). `scale`: fp16's loss scale for the penalty's inner
+    gradient (`losses.input_grad`).
 
     The papers halve D's objective; under Adam a constant factor only interacts with eps, so
     the registered losses are used as they are.
     """
     fake = fake.detach()
-    if lc.r1_weight > 0:
+    r1 = lc.r1_weight > 0
+    if r1:
         real = real.detach().requires_grad_(True)
-    d_real, d_fake = critic(real), critic(fake.to(real.dtype))
+    with eager(module) if r1 else nullcontext():
+        d_real = critic(real)
+    d_fake = critic(fake.to(real.dtype))
     loss_d = loss.d_loss(d_real, d_fake)
     penalty = torch.zeros((), device=real.device)
     if loss.gradient_penalty:
-        penalty = lc.gp_weight * gradient_penalty(critic, real, fake.float())
-    if lc.r1_weight > 0:
-        penalty = penalty + 0.5 * lc.r1_weight * r1_penalty(d_real, real)
+        with eager(module):
+            penalty = lc.gp_weight * gradient_penalty(critic, real, fake.float(), scale=scale)
+    if r1:
+        penalty = penalty + 0.5 * lc.r1_weight * r1_penalty(d_real, real, scale=scale)
     return loss_d, penalty, d_real, d_fake
 
 
-def optimizer_step(opt: torch.optim.Optimizer, modules: list[nn.Module], loss: Tensor, sync: Any, clip: float | None) -> None:
+def optimizer_step(
+    opt: torch.optim.Optimizer, modules: list[nn.Module], loss: Tensor, sync: Any, clip: float | None, precision: Precision
+) -> None:
     opt.zero_grad(set_to_none=True)
-    sync.backward(loss, *modules)
+    sync.backward(precision.scaled(opt, loss), *modules)  # fp16: the scaled loss
     if clip:
+        precision.unscale(opt)  # clip the true gradients
         torch.nn.utils.clip_grad_norm_([p for m in modules for p in m.parameters()], clip)
-    opt.step()
+    precision.step(opt)
+
 
 
 def check_inputs(inputs: Tensor | None, n: int, channels: int, image_size: int, family: str) -> Tensor:
@@ -139,8 +159,9 @@ class Pix2PixRecipe(Recipe):
             with torch.no_grad(), self.autocast():
                 fake = self.G(a)
             with self.autocast():
-                loss_d, penalty, d_real, d_fake = discriminator_loss(self.loss, self._d(a), b, fake, lc)
-            optimizer_step(self.opt_d, [self.D], loss_d + penalty, self.sync, self.cfg.optim.grad_clip)
+                scale = self.precision.input_grad_scale(self.opt_d)
+                loss_d, penalty, d_real, d_fake = discriminator_loss(self.loss, self._d(a), b, fake, lc, self.D, scale)
+            optimizer_step(self.opt_d, [self.D], loss_d + penalty, self.sync, self.cfg.optim.grad_clip, self.precision)
             if self.loss.weight_clip:
                 clip_weights(self.D, lc.clip_value)
 
@@ -150,7 +171,7 @@ class Pix2PixRecipe(Recipe):
             loss_adv = self.loss.g_loss(self._d(a)(fake))
             loss_l1 = (fake.float() - b.float()).abs().mean()
             loss_g = loss_adv + self.params.lambda_l1 * loss_l1
-        optimizer_step(self.opt_g, [self.G], loss_g, self.sync, self.cfg.optim.grad_clip)
+        optimizer_step(self.opt_g, [self.G], loss_g, self.sync, self.cfg.optim.grad_clip, self.precision)
         return {
             "loss_d": loss_d.detach(),
             "loss_g": loss_g.detach(),

@@ -70,3 +70,20 @@ def _glibc() -> ctypes.CDLL | None:
         return libc
     except (OSError, AttributeError):
         return None
+
+
+def set_backend_flags(cudnn_benchmark: bool, tf32: bool) -> None:
+    """cuDNN autotuning and TF32 for float32 matmuls and convolutions (`train.cudnn_benchmark`,
+    `train.tf32`), process-wide. The worker calls it when it trains on CUDA; the flags are plain
+    settings, so this runs (and is tested) anywhere. TF32 keeps float32's range with a 10-bit
+    mantissa in tensor-core matmuls: about the precision bf16 autocast already accepts, and much
+    faster on Ampere and newer.
+
+    Set through `set_float32_matmul_precision` and `cudnn.allow_tf32`, which keep torch's newer
+    per-backend `fp32_precision` view consistent: setting only `matmul.fp32_precision` makes
+    `torch.get_float32_matmul_precision()` (which inductor calls) raise in torch 2.13."""
+    import torch
+
+    torch.backends.cudnn.benchmark = cudnn_benchmark
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.allow_tf32 = tf32

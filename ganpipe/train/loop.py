@@ -26,7 +26,7 @@ from ganpipe.gans.base import Batch, GradSync, Recipe
 from ganpipe.train.checkpoint import load_state, save_checkpoint
 from ganpipe.train.faults import Faults
 from ganpipe.train.health import HealthMonitor
-from ganpipe.train.host import tune_allocator
+from ganpipe.train.host import set_backend_flags, tune_allocator
 from ganpipe.train.meter import Meter
 from ganpipe.train.schedule import Schedule
 
@@ -81,7 +81,11 @@ class Batcher:
     `device_fraction` of it: batches are then indexed on the device, with no copy per step.
     A larger split stays in host memory; with `pin`, each batch is gathered into one of two
     pinned buffers and copied on a side stream while the current step runs (a gather from
-    pageable memory would make the copy synchronous)."""
+    pageable memory would make the copy synchronous).
+
+    The permutation is drawn on the CPU (the same seeded sequence on every device) and copied to
+    where the data lives once per epoch, from pinned memory without blocking; batches slice it
+    there, so no step waits on a host-to-device copy of its indices."""
 
     def __init__(self, data: Batch, batch_size: int, seed: int, device: torch.device, pin: bool = False, device_fraction: float = 0.25):
         n = len(next(iter(data.values())))
@@ -92,7 +96,8 @@ class Batcher:
         self.data = {k: v.to(device) for k, v in data.items()} if self.on_device else data
         self.n, self.bs, self.device = n, min(batch_size, n), device
         self.gen = torch.Generator().manual_seed(seed)
-        self.perm = torch.randperm(n, generator=self.gen)
+        self._where = next(iter(self.data.values())).device  # the indices' device: the data's
+        self.perm = self._permutation()
         self.pos = 0
         self._stream = None
         if pin and not self.on_device and device.type == "cuda":
@@ -102,9 +107,15 @@ class Batcher:
             self._slot = 0
             self._next: tuple[Batch, Any] | None = None
 
+    def _permutation(self) -> Tensor:
+        perm = torch.randperm(self.n, generator=self.gen)
+        if self._where.type == "cuda":
+            perm = perm.pin_memory()  # an asynchronous copy; the pinned block is kept alive until it is done
+        return perm.to(self._where, non_blocking=True)
+
     def _indices(self) -> Tensor:
         if self.pos + self.bs > self.n:
-            self.perm = torch.randperm(self.n, generator=self.gen)
+            self.perm = self._permutation()
             self.pos = 0
         idx = self.perm[self.pos : self.pos + self.bs]
         self.pos += self.bs
@@ -113,7 +124,7 @@ class Batcher:
     def __call__(self) -> Batch:
         if self._stream is None:
             idx = self._indices()
-            return {k: v[idx.to(v.device)].to(self.device, non_blocking=True) for k, v in self.data.items()}
+            return {k: v[idx].to(self.device, non_blocking=True) for k, v in self.data.items()}
         if self._next is None:
             self._next = self._prefetch()
         batch, ready = self._next
@@ -183,6 +194,8 @@ def run_training(
     t_begin = time.perf_counter()
     tune_allocator()  # before the first step's buffers are allocated
     t = cfg.train
+    if device.type == "cuda":
+        set_backend_flags(t.cudnn_benchmark, t.tf32)
     seed_everything(t.seed)  # identical initial weights on every rank
     recipe = build_recipe(cfg, data_dir, device)
     data, n = _split(cfg, data_dir, rank, world)

@@ -113,3 +113,78 @@ def test_biggan_trains_with_a_compiled_spectral_norm_generator(compile_ok, digit
         logs = recipe.train_step(batches, step)
     assert all(torch.isfinite(v).all() for v in logs.values())
     assert not [k for k in recipe.state_dict()["modules"]["G"] if "_orig_mod" in k]
+
+
+# -- every loss with compile, penalties included ---------------------------------------------
+# The penalties (WGAN-GP, R1) differentiate D's input gradient again, which aot_autograd's
+# compiled backward cannot do; their forwards run D eager (`gans.base.eager`). The check is in
+# aot_autograd, which the `aot_eager` backend runs without inductor's slow C++ code generation.
+
+LOSS_CASES = [
+    ("minimax", 0.0), ("nonsaturating", 0.0), ("wgan", 0.0), ("wgan-gp", 0.0), ("hinge", 0.0), ("lsgan", 0.0),
+    ("nonsaturating", 1.0),  # R1
+]
+
+
+@pytest.fixture
+def aot_eager(monkeypatch):
+    import torch._dynamo
+
+    plain = torch.nn.Module.compile
+    monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **kw: plain(self, *a, **{"backend": "aot_eager", **kw}))
+    torch._dynamo.reset()
+    yield torch._dynamo.utils.counters
+    torch._dynamo.reset()
+
+
+def _images(n: int, channels: int, size: int, *keys: str):
+    g = torch.Generator().manual_seed(0)
+    return lambda: {k: torch.rand(n, channels, size, size, generator=g) * 2 - 1 for k in keys}
+
+
+def _train(family: str, loss: str, r1: float, kind: str, keys: tuple[str, ...], params: dict, compile: bool = True):
+    from ganpipe.gans import FAMILIES, DataInfo
+
+    cfg = build_config(
+        {
+            "data": {"source": {"images": "digits", "paired": "colorize", "unpaired": "textures"}[kind], "image_size": 8},
+            "model": {"family": family, "z_dim": 4, "params": params},
+            "loss": {"name": loss, "r1_weight": r1},
+            "train": {"batch_size": 4, "compile": compile},
+        }
+    )
+    torch.manual_seed(0)
+    recipe = FAMILIES.get(family)(cfg, DataInfo(kind=kind, image_size=8, channels=1), CPU)
+    batches = _images(4, 1, 8, *keys)
+    return recipe, [recipe.train_step(batches, step) for step in (1, 2)]
+
+
+@pytest.mark.parametrize("loss,r1", LOSS_CASES, ids=[f"{n}{'+r1' if r else ''}" for n, r in LOSS_CASES])
+def test_every_loss_trains_compiled(loss, r1, aot_eager):
+    recipe, logs = _train("dcgan", loss, r1, "images", ("image",), {"g_width": 4, "d_width": 4, "d_norm": "none"})
+    assert recipe.D._compiled_call_impl is not None  # D is compiled; only the penalty's forwards are eager
+    assert all(torch.isfinite(v).all() for step in logs for v in step.values())
+    if loss == "wgan-gp" or r1:
+        assert float(logs[-1]["penalty"]) > 0
+
+
+@pytest.mark.parametrize("family,kind,keys,params", [
+    ("pix2pix", "paired", ("image", "target"), {"g_width": 4, "d_width": 4, "d_layers": 1, "norm": "instance"}),
+    ("cyclegan", "unpaired", ("image", "image_b"), {"g_width": 4, "d_width": 4, "d_layers": 1, "n_blocks": 0, "n_down": 1, "pool_size": 2, "lambda_identity": 0}),
+], ids=["pix2pix", "cyclegan"])
+def test_translators_train_compiled_with_both_penalties(family, kind, keys, params, aot_eager):
+    recipe, logs = _train(family, "wgan-gp", 1.0, kind, keys, params)
+    assert all(torch.isfinite(v).all() for step in logs for v in step.values())
+    assert float(logs[-1]["penalty"]) > 0
+
+
+def test_eager_penalty_forward_keeps_the_compiled_graph(aot_eager):
+    """The penalty's eager forward neither recompiles D nor changes what the step computes."""
+    params = {"g_width": 4, "d_width": 4, "d_norm": "none"}
+    recipe, logs = _train("dcgan", "wgan-gp", 1.0, "images", ("image",), params)
+    graphs = aot_eager["stats"]["unique_graphs"]
+    recipe.train_step(_images(4, 1, 8, "image"), 3)
+    assert aot_eager["stats"]["unique_graphs"] == graphs  # no recompilation after step 2
+    plain, plain_logs = _train("dcgan", "wgan-gp", 1.0, "images", ("image",), params, compile=False)
+    for k in ("loss_d", "loss_g", "penalty"):
+        torch.testing.assert_close(logs[-1][k], plain_logs[-1][k], rtol=1e-4, atol=1e-5)
