@@ -233,12 +233,9 @@ class PipelineConfig(Section):
 
 # train keys added after run names were first hashed, with their defaults: a config that leaves
 # them at the default hashes as before.
-_ADDED_TRAIN_KEYS = {"cudnn_benchmark": True, "tf32": True}
+_ADDED_TRAIN_KEYS = {"cudnn_benchmark": True, "tf32": True, "sync_bn": False}
 
 # The section every config carried, with every fault off, before fault injection left the config.
-# train keys added after run names were first hashed, with the default they are left out at.
-_ADDED_TRAIN = {"sync_bn": False}
-
 _FAULTS_OFF = {"faults": {"nan_loss_at_step": None, "raise_at_step": None, "exit_at_step": None}}
 
 
