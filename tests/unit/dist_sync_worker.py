@@ -168,11 +168,11 @@ def _pinned_noise(recipe: Any, z: torch.Tensor, alpha: torch.Tensor) -> None:
     zs = iter(z)
     recipe._z = lambda n: next(zs)[:n]
 
-    def gp(critic: Any, real: torch.Tensor, fake: torch.Tensor, group: int = 1) -> torch.Tensor:
+    def gp(critic: Any, real: torch.Tensor, fake: torch.Tensor, group: int = 1, **kw: Any) -> torch.Tensor:
         rand = torch.rand
         torch.rand = lambda shape, **kw: alpha[: shape[0]].reshape(shape).to(kw.get("dtype") or torch.float32)
         try:
-            return gradient_penalty(critic, real, fake, group=group)
+            return gradient_penalty(critic, real, fake, group=group, **kw)
         finally:
             torch.rand = rand
 

@@ -85,7 +85,8 @@ def test_the_driver_hands_its_choice_to_the_workers(tuning, monkeypatch, tmp_pat
     """`fit` passes the driver's choice in the workers' config (`train_loop_per_worker` applies
     it); the trainer is replaced here by one that records what it was given."""
     from ganpipe.config import load_config
-    from ganpipe.train import driver
+    from ganpipe.project import Project
+    from ganpipe.train import driver, local_ray
 
     given = {}
 
@@ -97,10 +98,10 @@ def test_the_driver_hands_its_choice_to_the_workers(tuning, monkeypatch, tmp_pat
             raise RuntimeError("recorded")
 
     monkeypatch.setenv(host.ENV, tuning)
-    monkeypatch.setattr(driver, "ensure_ray", lambda *a, **k: None)
+    monkeypatch.setattr(local_ray, "ensure_ray", lambda *a, **k: None)
     monkeypatch.setattr(driver, "resolve_gpu", lambda cfg: False)
-    monkeypatch.setattr(driver, "_trainer_class", lambda: Recorder)
+    monkeypatch.setattr(local_ray, "trainer_class", lambda: Recorder)
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "dcgan-digits.yaml", [])
     with pytest.raises(Exception, match="recorded"):
-        driver.fit(cfg, tmp_path, tmp_path)
+        driver.fit(cfg, tmp_path, Project.load(tmp_path, env={}))
     assert given["malloc_tuning"] is (tuning == "1")
