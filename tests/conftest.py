@@ -75,6 +75,14 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
+@pytest.fixture(autouse=True)
+def _no_tracking_uri_leaks():
+    """mlflow's fluent API exports MLFLOW_TRACKING_URI when a library sets its tracking URI;
+    `Project.load` gives that variable precedence, so no test may leave one behind."""
+    yield
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+
+
 # ---------------------------------------------------------------------------------- Ray, Prefect
 
 

@@ -138,41 +138,48 @@ def _error_text(trial: Any) -> str | None:
 
 def trial_progress(table: TrialTable, console: Console | None = None) -> Any:
     """A Tune `Callback` that feeds `table` and shows it: live on a terminal, plain lines
-    otherwise. Built here so that `TrialTable` imports no Ray."""
+    otherwise. Built here so that `TrialTable` imports no Ray. Tune pickles its run config
+    (callbacks included) to save the experiment's state, so the console and the live display
+    are made on first use and left out of the pickle."""
     from ray import tune
-
-    console = console or Console(stderr=True)
 
     class TrialProgress(tune.Callback):
         def __init__(self) -> None:
+            self.table = table
+            self.console: Any = console
             self.live: Any = None
 
+        def __getstate__(self) -> dict[str, Any]:
+            return {"table": self.table, "console": None, "live": None}
+
         def _show(self, line: str | None) -> None:
-            if console.is_terminal:
+            if self.console is None:
+                self.console = Console(stderr=True)
+            if self.console.is_terminal:
                 if self.live is None:
                     from rich.live import Live
 
-                    self.live = Live(table.render(), console=console, refresh_per_second=2, transient=False)
+                    self.live = Live(self.table.render(), console=self.console, refresh_per_second=2, transient=False)
                     self.live.start()
-                self.live.update(table.render())
+                self.live.update(self.table.render())
             elif line:
-                console.print(line, highlight=False, soft_wrap=True)
+                self.console.print(line, highlight=False, soft_wrap=True)
 
         def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._show(table.start(trial.trial_id, trial.config))
+            self._show(self.table.start(trial.trial_id, trial.config))
 
         def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
-            self._show(table.result(trial.trial_id, result, trial.config))
+            self._show(self.table.result(trial.trial_id, result, trial.config))
 
         def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._show(table.complete(trial.trial_id))
+            self._show(self.table.complete(trial.trial_id))
 
         def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
-            self._show(table.error(trial.trial_id, _error_text(trial)))
+            self._show(self.table.error(trial.trial_id, _error_text(trial)))
 
         def on_experiment_end(self, trials: list, **info: Any) -> None:
             if self.live is not None:
-                self.live.update(table.render())
+                self.live.update(self.table.render())
                 self.live.stop()
                 self.live = None
 
