@@ -58,15 +58,13 @@ INTEGRATION_NODES = (
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        rel = Path(str(item.path)).resolve().relative_to(REPO).as_posix()
-        node = rel + "::" + item.nodeid.split("::", 1)[-1]
+    for item in items:  # node ids are relative to the repository (pyproject.toml's folder)
         if (
             INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
-            or INTEGRATION_DIRS & set(Path(rel).parts)
+            or INTEGRATION_DIRS & set(Path(item.nodeid.split("::")[0]).parts)
             or item.get_closest_marker("e2e")
             or item.get_closest_marker("slow")
-            or node.startswith(INTEGRATION_NODES)
+            or item.nodeid.startswith(INTEGRATION_NODES)
         ):
             item.add_marker(pytest.mark.integration)
 

@@ -29,6 +29,7 @@ def _info(cfg) -> DataInfo:
 @pytest.mark.parametrize("config", CONFIGS, ids=lambda p: p.stem)
 def test_export_log_load_generate(config, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # the store's artifacts go to ./mlruns
     from ganpipe.tracking.pyfunc import load_sampler, log_generator
     from ganpipe.tracking.runs import client, ensure_experiment
     from ganpipe.train.checkpoint import save_checkpoint

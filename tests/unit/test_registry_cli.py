@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import getpass
 import itertools
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -12,15 +13,16 @@ _names = itertools.count()
 
 
 @pytest.fixture(scope="module")
-def db(tmp_path_factory) -> str:
+def db(tmp_path_factory) -> Path:
     """One store for the module (creating a SQLite store runs every migration); one model per test."""
-    return f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
+    return tmp_path_factory.mktemp("registry")
 
 
 @pytest.fixture
 def model(db, monkeypatch):
     """A fresh model name and a function registering a version of it with a given FCD."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", db)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{db / 'mlflow.db'}")
+    monkeypatch.chdir(db)  # the store's artifacts go to ./mlruns
     from ganpipe.cli.common import console
     from ganpipe.tracking.model_registry import register
     from ganpipe.tracking.runs import client, ensure_experiment

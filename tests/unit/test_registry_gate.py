@@ -6,6 +6,7 @@ import pytest
 @pytest.fixture
 def store(tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)  # the store's artifacts go to ./mlruns
     from ganpipe.tracking.runs import client, ensure_experiment
 
     exp = ensure_experiment("gate")
