@@ -237,7 +237,11 @@ class Template:
 
 def dvc_remote(cache_home: Path) -> Path:
     """The local DVC remote `init_project` gives a project created with XDG_CACHE_HOME=cache_home."""
-    return cache_home / "ganpipe" / "dvc-remote"
+    from ganpipe.data.dvc import default_remote
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("XDG_CACHE_HOME", str(cache_home))
+        return default_remote(cache_home)
 
 
 @pytest.fixture(scope="session")
