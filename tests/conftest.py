@@ -62,15 +62,13 @@ INTEGRATION_NODES = (
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items):
-    for item in items:
-        rel = Path(str(item.path)).resolve().relative_to(REPO).as_posix()
-        node = rel + "::" + item.nodeid.split("::", 1)[-1]
+    for item in items:  # node ids are relative to the repository (pyproject.toml's folder)
         if (
             INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
-            or INTEGRATION_DIRS & set(Path(rel).parts)
+            or INTEGRATION_DIRS & set(Path(item.nodeid.split("::")[0]).parts)
             or item.get_closest_marker("e2e")
             or item.get_closest_marker("slow")
-            or node.startswith(INTEGRATION_NODES)
+            or item.nodeid.startswith(INTEGRATION_NODES)
         ):
             item.add_marker(pytest.mark.integration)
 
@@ -250,8 +248,10 @@ class Template:
 
 
 def dvc_remote(cache_home: Path) -> Path:
-    """The local DVC remote `init_project` gives a project created with XDG_CACHE_HOME=cache_home."""
-    return cache_home / "ganpipe" / "dvc-remote"
+    """The local DVC remote `init_project` gives a project whose settings have XDG_CACHE_HOME=cache_home."""
+    from ganpipe.project import default_dvc_remote
+
+    return Path(default_dvc_remote({"XDG_CACHE_HOME": str(cache_home)}))
 
 
 def new_project(root: Path, cache_home: Path):

@@ -47,7 +47,7 @@ def task_runs(api, flow_run):
 
 def test_scheduled_runs_complete_and_failures_are_visible(pipeline_run, pipeline_project, prefect_api, tmp_path):
     project = pipeline_project
-    ok = serve(project, prefect_api, ["--interval", "30", "--name", "nightly", *set_args(PIPELINE_TINY)], tmp_path / "ok.log")
+    ok = serve(project, prefect_api, ["--interval", "10", "--name", "nightly", *set_args(PIPELINE_TINY)], tmp_path / "ok.log")
     bad_set = PIPELINE_TINY + ["data.source=imagefolder:/nonexistent/images", "name=broken"]
     bad = serve(project, prefect_api, ["--interval", "8", "--name", "broken", *set_args(bad_set)], tmp_path / "bad.log")
     try:
