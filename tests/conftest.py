@@ -57,6 +57,9 @@ INTEGRATION_NODES = (
     "tests/reliability/test_node_removal.py::test_removed_node_run_resumes_from_latest_checkpoint",  # a Ray cluster
     "tests/unit/test_local_ray.py::",  # Ray instances in a child process
     "tests/unit/test_prefect_server.py::test_started_once_reused_by_another_process_then_stopped",  # a Prefect server
+    "tests/data/test_dvc_fast_path.py::test_a_generated_set_has_its_own_stage_and_leaves_no_file_behind",  # DVC processes
+    "tests/unit/test_grad_sync.py::",  # a 2-process gloo group
+    "tests/unit/test_service_errors.py::test_ray_address_of_a_closed_port_ends_train_in_seconds",  # a CLI process that tries Ray
 )
 
 
