@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ganpipe.errors import ConfigError
 
@@ -184,16 +184,6 @@ class PipelineConfig(Section):
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     storage: StorageConfig = Field(default_factory=StorageConfig)
 
-    @model_validator(mode="before")
-    @classmethod
-    def _no_faults(cls, raw: Any) -> Any:
-        if isinstance(raw, dict) and "faults" in raw:
-            raise ConfigError(
-                "the 'faults' section was removed from configs: fault injection is a test and drill API now",
-                hint="delete the section; in a test or drill, pass faults=ganpipe.train.faults.Faults(...) to fit, run_training or run_sweep",
-            )
-        return raw
-
     @field_validator("name")
     @classmethod
     def _name_ok(cls, v: str) -> str:
@@ -339,8 +329,25 @@ def deep_merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-# Keys that moved: a config that still has one gets told where it went.
-MOVED = {("train", "storage"): "storage.runs"}
+# Keys that left the config (moved or removed): a config that still has one is told where they went.
+RETIRED: dict[tuple[str, ...], tuple[str, str]] = {
+    ("train", "storage"): ("'train.storage' moved to 'storage.runs'", "write it as `storage.runs` (see README, Storage)"),
+    ("faults",): (
+        "the 'faults' section was removed from configs: fault injection is a test and drill API now",
+        "delete the section; in a test or drill, pass faults=ganpipe.train.faults.Faults(...) to fit, run_training or run_sweep",
+    ),
+}
+
+
+def _check_retired(raw: dict[str, Any], source: str) -> None:
+    for path, (message, hint) in RETIRED.items():
+        node: Any = raw
+        for key in path:
+            if not (isinstance(node, dict) and key in node):
+                break
+            node = node[key]
+        else:
+            raise ConfigError(f"{source}: {message}", hint=hint)
 
 
 def build_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
@@ -349,9 +356,7 @@ def build_config(raw: dict[str, Any], source: str = "config") -> PipelineConfig:
     # a leaf that anything may import (the names it checks are torch-free: ganpipe.specs).
     from ganpipe.validation import validate
 
-    for (section, key), new in MOVED.items():
-        if isinstance(raw.get(section), dict) and key in raw[section]:
-            raise ConfigError(f"{source}: '{section}.{key}' moved to '{new}'", hint=f"write it as `{new}` (see README, Storage)")
+    _check_retired(raw, source)
     try:
         return validate(PipelineConfig.model_validate(raw))
     except ValidationError as e:
