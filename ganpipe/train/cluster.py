@@ -76,6 +76,9 @@ def cluster_error(address: str, e: BaseException) -> Exception:
     return _unreachable(address, f"{type(e).__name__}: {first[:160]}")
 
 
+_answered: set[str] = set()  # addresses whose cluster answered and accepted this process
+
+
 def check_cluster(address: str | None = None, timeout: float | None = None) -> None:
     """Raise a `ServiceError` within ~2 x `timeout` seconds when the cluster at `address`
     (default: RAY_ADDRESS; nothing to check when unset or 'local') is down or refuses this
@@ -84,9 +87,11 @@ def check_cluster(address: str | None = None, timeout: float | None = None) -> N
 
     Two steps: a TCP connection to the address, then (for a GCS address, not a `ray://` client
     server) one GCS call, `GetClusterId`, made as Ray's own clients make it (TLS and token
-    header when this process has token authentication on)."""
+    header when this process has token authentication on). An address that answered once is
+    not probed again in this process (the CLI, the train stage and `ensure_ray` all ask); a
+    cluster lost after that fails in `ray.init`, whose error `cluster_error` words the same way."""
     address = address if address is not None else os.environ.get("RAY_ADDRESS")
-    if not address or address in ("local", "auto"):
+    if not address or address in ("local", "auto") or address in _answered:
         return
     hp = _host_port(address)
     if hp is None:
@@ -99,6 +104,7 @@ def check_cluster(address: str | None = None, timeout: float | None = None) -> N
     except OSError as e:
         raise _unreachable(address, e.strerror or type(e).__name__) from None
     if address.startswith("ray://"):
+        _answered.add(address)
         return
     import grpc
     from ray._private.grpc_utils import init_grpc_channel
@@ -116,3 +122,4 @@ def check_cluster(address: str | None = None, timeout: float | None = None) -> N
         raise _unreachable(address, f"not a Ray GCS or not ready: {code.name} {details[:120]}") from None
     finally:
         channel.close()
+    _answered.add(address)
