@@ -150,7 +150,7 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project, progr
     return Trained(run_id, result.checkpoint, result.metrics, loop_seconds=float(result.metrics.get("time.train_s", 0.0)))
 
 
-def eval_context(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Project, num_samples: int | None = None):
+def eval_context(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Project):
     """The sampler and the evaluation context (real data, fakes, classifier), built once and
     shared by the metrics and the figures."""
     from ganpipe.evaluate.metrics import EvalContext
@@ -158,7 +158,7 @@ def eval_context(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project:
     from ganpipe.train.checkpoint import load_export
 
     sampler = sampler_from_export(*load_export(checkpoint))
-    return EvalContext(sampler, data_dir, project.cache, num_samples or cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
+    return EvalContext(sampler, data_dir, project.cache, cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
 
 
 def evaluate_checkpoint(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Project, metrics: list[str] | None = None):
