@@ -85,6 +85,12 @@ def lsgan_g(fake: Tensor) -> Tensor:
     return 0.5 * _mean((fake - 1.0) ** 2)
 
 
+def lsgan_g_unhalved(fake: Tensor) -> Tensor:
+    """E[(D(G(x)) - 1)^2]: the LSGAN G term as CycleGAN's paper and reference code weigh it
+    (MSE to 1) beside the cycle and identity terms; `lsgan_g` keeps Mao et al.'s 1/2."""
+    return _mean((fake - 1.0) ** 2)
+
+
 for _name, _d, _g in (
     ("minimax", minimax_d, minimax_g),
     ("nonsaturating", minimax_d, nonsaturating_g),

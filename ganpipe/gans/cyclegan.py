@@ -4,7 +4,9 @@ Two generators G_AB, G_BA and two PatchGAN discriminators D_A, D_B. Without pair
 adversarial losses only say "looks like the other domain"; the cycle loss
 lambda * (|G_BA(G_AB(a)) - a| + |G_AB(G_BA(b)) - b|) ties each output to its input, and the
 identity loss 0.5 * lambda * (|G_AB(b) - b| + |G_BA(a) - a|) keeps colours/tones that need not
-change. As in the paper: LSGAN loss (set in the config), lambda = 10, Adam(2e-4, 0.5), D
+change. As in the paper: LSGAN loss (set in the config), with G's adversarial term the plain
+MSE to 1 (`G_LOSS_WEIGHTING`: the reference code's weight next to the cycle and identity
+terms, twice that of the standalone `lsgan` G loss), lambda = 10, Adam(2e-4, 0.5), D
 trained on a history of 50 generated images per direction (Shrivastava et al. 2017) so it does
 not chase G's latest output, and the learning rate held, then decayed linearly to 0 over the
 second half of training.
@@ -20,10 +22,15 @@ from torch import Tensor, nn
 
 from ganpipe.gans.base import SAMPLERS, NextBatch, Recipe, Sampler, register_family
 from ganpipe.gans.pix2pix import check_inputs, discriminator_loss, optimizer_step, translate
-from ganpipe.losses import LOSSES, clip_weights
+from ganpipe.losses import LOSSES, GLoss, clip_weights, lsgan_g_unhalved
 from ganpipe.models.cyclegan import TranslatorPair, patch_discriminator
 
 DIRECTIONS = ("AtoB", "BtoA")
+
+# G's adversarial term where CycleGAN's reference (junyanz/pytorch-CycleGAN-and-pix2pix,
+# GANLoss) weighs it differently from the standalone loss: its lsgan G term is MSE to 1, and
+# with cycle and identity terms beside it the factor matters. Other losses use their own G loss.
+G_LOSS_WEIGHTING: dict[str, GLoss] = {"lsgan": lsgan_g_unhalved}
 
 
 class ImagePool:
@@ -118,6 +125,7 @@ class CycleGANRecipe(Recipe):
         super().__init__(*args, **kwargs)
         p, c = self.params, self.info.channels
         self.loss = LOSSES.get(self.cfg.loss.name)
+        self.g_adv = G_LOSS_WEIGHTING.get(self.cfg.loss.name, self.loss.g_loss)
         self.G = TranslatorPair(c, p.g_width, p.n_blocks, p.n_down).to(self.device)
         self.D_A = patch_discriminator(c, p.d_width, p.d_layers).to(self.device)  # real A vs G_BA(b)
         self.D_B = patch_discriminator(c, p.d_width, p.d_layers).to(self.device)  # real B vs G_AB(a)
@@ -152,7 +160,7 @@ class CycleGANRecipe(Recipe):
         with self.autocast():
             fake_b, fake_a = G_AB(a), G_BA(b)
             rec_a, rec_b = G_BA(fake_b), G_AB(fake_a)
-            loss_adv = self.loss.g_loss(self.D_B(fake_b)) + self.loss.g_loss(self.D_A(fake_a))
+            loss_adv = self.g_adv(self.D_B(fake_b)) + self.g_adv(self.D_A(fake_a))
             loss_cycle = _l1(rec_a, a) + _l1(rec_b, b)
             loss_g = loss_adv + p.lambda_cycle * loss_cycle
             loss_idt = torch.zeros((), device=self.device)

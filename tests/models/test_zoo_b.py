@@ -1,6 +1,7 @@
 """Pix2Pix and CycleGAN: network shapes, one training step, export/sampling, resumable state,
 and the config/data checks that reject the wrong kind of data."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from ganpipe.data.sources import Examples
 from ganpipe.errors import ConfigError
 from ganpipe.gans import FAMILIES, DataInfo, sampler_from_export
 from ganpipe.gans.cyclegan import ImagePool
+from ganpipe.losses import LOSSES
 from ganpipe.models.cyclegan import ResnetGenerator, TranslatorPair, patch_discriminator
 from ganpipe.models.pix2pix import PatchDiscriminator, UNetGenerator
 from ganpipe.specs.shapes import patch_output_size
@@ -203,6 +205,27 @@ def test_cyclegan_step_export_and_both_directions(tmp_path):
         s.generate(3, inputs=x, direction="sideways")
     with pytest.raises(ValueError, match="inputs are required"):
         s.generate(3)
+
+
+def test_cyclegan_g_adversarial_term_is_the_reference_mse(tmp_path):
+    # junyanz/pytorch-CycleGAN-and-pix2pix: G's lsgan term is MSE(D(G(x)), 1), no 1/2 (the
+    # standalone lsgan G loss keeps Mao et al.'s 1/2).
+    cfg, data, r, b = _cyclegan(tmp_path, ["model.params.n_blocks=0", "model.params.pool_size=0"])
+    assert cfg.loss.name == "lsgan"
+    before = copy.deepcopy(r.modules())
+    seen: dict = {}
+
+    def next_batch():
+        seen.update(b())
+        return seen
+
+    logs = r.train_step(next_batch, 1)
+    with torch.no_grad():
+        d_b = before["D_B"](before["G_AB"](seen["image"]))
+        d_a = before["D_A"](before["G_BA"](seen["image_b"]))
+    expected = ((d_b - 1) ** 2).mean() + ((d_a - 1) ** 2).mean()
+    assert float(logs["loss_g_adv"]) == pytest.approx(float(expected), rel=1e-5)
+    assert float(LOSSES.get("lsgan").g_loss(d_b)) == pytest.approx(0.5 * float(((d_b - 1) ** 2).mean()), rel=1e-6)
 
 
 def test_cyclegan_lr_is_constant_then_decays_linearly_to_zero(tmp_path):
