@@ -109,7 +109,7 @@ def replicated(data_dir: Path, out: Path, rows: int) -> Path:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from ganpipe.data.prepare import SHARD_ROWS
+    from ganpipe.data.shards import MAX_SHARD_ROWS as SHARD_ROWS
 
     out.mkdir(parents=True, exist_ok=True)
     m = load_manifest(data_dir)

@@ -51,6 +51,8 @@ class DataConfig(Section):
     root: str = "prepared"  # prepared shards go to <root>/<name>
     raw_root: str = "data"  # raw files (tracked by data.dvc)
     use_dvc: bool = True  # run preparation through `dvc repro` (lineage + stage cache)
+    on_bad_file: Literal["error", "skip"] = "error"  # skip: leave unreadable images out, listed in the manifest
+    labels: str | None = None  # CSV/Parquet file (file,label) labelling the images of an imagefolder: source
 
     @field_validator("name")
     @classmethod
@@ -208,11 +210,12 @@ class PipelineConfig(Section):
         defaults), so run names stay the same and re-running a config resumes or reuses its run.
         Likewise `train.amp` hashes as the bool it was (bf16 = true, off = false), and keys added
         since then hash only when they differ from their defaults (`train.sync_bn`,
-        `train.cudnn_benchmark`, `train.tf32`)."""
+        `train.cudnn_benchmark`, `train.tf32`, `data.on_bad_file`, `data.labels`)."""
         d = {k: v for k, v in self.to_dict().items() if k != "storage"}
         train = {k: v for k, v in d["train"].items() if not (k in _ADDED_TRAIN_KEYS and v == _ADDED_TRAIN_KEYS[k])}
+        data = {k: v for k, v in d["data"].items() if not (k in _ADDED_DATA_KEYS and v == _ADDED_DATA_KEYS[k])}
         train["amp"] = {"bf16": True, "off": False}.get(train["amp"], train["amp"])
-        d = {**d, **_FAULTS_OFF, "train": {**train, "storage": ".ganpipe/runs"}}
+        d = {**d, **_FAULTS_OFF, "data": data, "train": {**train, "storage": ".ganpipe/runs"}}
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
@@ -224,6 +227,7 @@ class PipelineConfig(Section):
 # train keys added after run names were first hashed, with their defaults: a config that leaves
 # them at the default hashes as before.
 _ADDED_TRAIN_KEYS = {"cudnn_benchmark": True, "tf32": True, "sync_bn": False}
+_ADDED_DATA_KEYS = {"on_bad_file": "error", "labels": None}
 
 # The section every config carried, with every fault off, before fault injection left the config.
 _FAULTS_OFF = {"faults": {"nan_loss_at_step": None, "raise_at_step": None, "exit_at_step": None}}

@@ -37,6 +37,7 @@ def validate(cfg: PipelineConfig) -> PipelineConfig:
     for m in cfg.eval.metrics:  # fail now, not after training
         METRIC_NAMES.get(m)
     family.check(cfg)
+    check_labels(cfg)
     check_sync_bn(cfg, family.batchnorm(cfg.model.params))
     return cfg
 
@@ -54,4 +55,13 @@ def check_sync_bn(cfg: PipelineConfig, has_batchnorm: bool) -> None:
         raise ConfigError(
             "train.sync_bn needs GPU workers: PyTorch's SyncBatchNorm does not run on the CPU",
             hint="set train.use_gpu=true (or auto on a GPU cluster), or train.sync_bn=false",
+        )
+
+
+def check_labels(cfg: PipelineConfig) -> None:
+    """`data.labels` labels the files of an image folder; any other source would ignore it."""
+    if cfg.data.labels and not cfg.data.source.startswith("imagefolder:"):
+        raise ConfigError(
+            f"data.labels is set but data.source is {cfg.data.source!r}: a labels file labels the images of an imagefolder: source",
+            hint="use data.source=imagefolder:PATH with it, or unset data.labels",
         )

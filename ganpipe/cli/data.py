@@ -52,17 +52,29 @@ def data_prepare(
     test_fraction: float = typer.Option(0.1),
     seed: int = typer.Option(0, help="Split seed."),
     raw_root: Path = typer.Option(Path("data"), help="Where built-in sets' raw files are."),
+    on_bad_file: str = typer.Option("error", help="error: stop at an unreadable image; skip: leave it out (listed in the manifest)."),
+    labels: str = typer.Option("", help="CSV/Parquet file (file,label) labelling an imagefolder: source's images."),
 ) -> None:
     """Write Parquet shards (train/val/test) and a manifest for SOURCE."""
-    from ganpipe.config import DataConfig
-    from ganpipe.data.prepare import prepare
-    from ganpipe.config import dataset_key
+    from ganpipe.config import DataConfig, dataset_key, format_errors
+    from ganpipe.data.prepare import prepare_with_report
+    from ganpipe.train.progress import fmt_duration
+    from pydantic import ValidationError
 
     try:
-        cfg = DataConfig(source=source, image_size=image_size, channels=channels or None, val_fraction=val_fraction, test_fraction=test_fraction, seed=seed, raw_root=str(raw_root))
-    except Exception as e:
-        raise GanpipeError(f"invalid option: {e}") from None
+        cfg = DataConfig(
+            source=source, image_size=image_size, channels=channels or None, val_fraction=val_fraction, test_fraction=test_fraction,
+            seed=seed, raw_root=str(raw_root), on_bad_file=on_bad_file, labels=labels or None,
+        )  # fmt: skip
+    except ValidationError as e:
+        raise GanpipeError(f"invalid option: {format_errors(e, prefix='data')}") from None
     out = out or Path("prepared") / dataset_key(source)
-    m = prepare(source, out, cfg)
+    m, report = prepare_with_report(source, out, cfg, progress=True)
     console.print(f"prepared {source} -> {out}: {m['counts']} ({m['kind']}, {m['image_size']}px x{m['channels']}), fingerprint {m['fingerprint'][:12]}")
+    if report is not None:
+        console.print(f"{report.examples} images in {fmt_duration(report.seconds)} ({report.images_per_s:.0f} images/s, {report.chunks} chunk(s), {report.executor}); {len(report.skipped)} skipped")
+        for s in report.skipped[:20]:
+            console.print(f"  skipped {s['file']}: {s['reason']}")
+        if len(report.skipped) > 20:
+            console.print(f"  ... and {len(report.skipped) - 20} more (all listed in {out / 'manifest.json'})")
 

@@ -165,6 +165,8 @@ def write_params(project: Path, key: str, cfg: Any) -> None:
     else:
         mine, other = params["datasets"], params["generated"]
         entry["raw"] = raw_dep(cfg.source, cfg.raw_root)
+        entry["on_bad_file"] = cfg.on_bad_file
+        entry["labels"] = str(Path(cfg.labels).expanduser().resolve()) if cfg.labels else ""
     other.pop(key, None)
     mine[key] = entry
     text = yaml.safe_dump(params, sort_keys=True)
@@ -188,6 +190,25 @@ def ensure_generate_stage(project: Path) -> None:
     block = "".join(lines[start:])
     text = f.read_text()
     f.write_text(text + ("" if text.endswith("\n") else "\n") + block)
+
+
+PREPARE_OPTIONS_AT = "--seed ${item.seed} --raw-root data\n"
+PREPARE_OPTIONS = '        --on-bad-file ${item.on_bad_file} --labels "${item.labels}"\n'
+
+
+def ensure_prepare_options(project: Path) -> None:
+    """Projects made before `data.on_bad_file` and `data.labels` existed get them added to
+    their prepare stage's command (as text, so the file's comments stay)."""
+    f = project / "dvc.yaml"
+    text = f.read_text()
+    if "--on-bad-file" in text:
+        return
+    if text.count(PREPARE_OPTIONS_AT) != 1:
+        raise DataError(
+            f"cannot add --on-bad-file and --labels to the prepare stage of {f}",
+            hint=f"append `--on-bad-file ${{item.on_bad_file}} --labels \"${{item.labels}}\"` to its cmd (see {TEMPLATE / 'dvc.yaml.in'})",
+        )
+    f.write_text(text.replace(PREPARE_OPTIONS_AT, PREPARE_OPTIONS_AT + PREPARE_OPTIONS))
 
 
 @contextlib.contextmanager
@@ -237,8 +258,12 @@ def _prepare_with_dvc(proj: "Project", cfg: Any, push: bool) -> tuple[Path, bool
     write_params(project, key, cfg)
     if generated:
         ensure_generate_stage(project)
+    else:
+        ensure_prepare_options(project)
     # A generated set depends on its parameters only (in params.yaml, part of the signature).
     watched = [] if generated else [raw] if user_path is None else [user_path]
+    if cfg.labels:
+        watched.append(Path(cfg.labels).expanduser().resolve())
     state = proj.path("dvc-state", f"{key}.sha256")
     before = _signature(project, key, watched)
     if state.is_file() and state.read_text().strip() == before:

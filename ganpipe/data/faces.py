@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ganpipe.data.sources import SOURCES, Source, _read_materialized, write_imagefolder
+from ganpipe.data.sources import SOURCES, Source, plan_materialized, write_imagefolder
 
 NUM_FACES = 100
 
@@ -30,8 +30,9 @@ SOURCES.add(
         "faces",
         "images",
         "scikit-image LFW subset: 100 grayscale 25x25 face crops, one class",
-        _read_materialized("faces"),
+        None,
         _materialize_faces,
         32,
+        plan_materialized("faces"),
     ),
 )

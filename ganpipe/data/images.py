@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -12,6 +13,8 @@ from ganpipe.errors import DataError
 
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff"}
 MAX_PIXELS = 64_000_000  # refuse decompression bombs with a clear error
+GRAY_MODES = ("L", "1", "I", "I;16", "I;16B", "I;16L", "LA", "F")
+READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
 def list_images(folder: Path) -> list[Path]:
@@ -40,14 +43,12 @@ def to_square(img: Image.Image, size: int) -> Image.Image:
 
 def to_mode(im: Image.Image, channels: int) -> Image.Image:
     """An opened image in mode L (channels 1) or RGB, from any PIL mode: transparency is
-    composited on white, 16/32-bit and float images are stretched to 0..255, CIELAB goes
+    composited on white, high bit depths are scaled (never clipped) to 0..255, CIELAB goes
     through a colour transform (PIL has no direct LAB -> RGB conversion)."""
     if im.mode in ("RGBA", "LA", "P", "PA", "RGBa"):
         im = Image.alpha_composite(Image.new("RGBA", im.size, (255, 255, 255, 255)), im.convert("RGBA"))
     elif im.mode.startswith("I;16") or im.mode in ("I", "F"):
-        arr = np.nan_to_num(np.asarray(im, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-        lo, hi = float(arr.min()), float(arr.max())
-        im = Image.fromarray((255 * (arr - lo) / (hi - lo if hi - lo > 1e-12 else 1.0)).clip(0, 255).astype(np.uint8))
+        im = Image.fromarray(scale_to_uint8(np.asarray(im), im.mode))
     elif im.mode == "LAB":
         from PIL import ImageCms
 
@@ -56,8 +57,28 @@ def to_mode(im: Image.Image, channels: int) -> Image.Image:
     return im.convert("L" if channels == 1 else "RGB")
 
 
-def load_image(path: Path, size: int, channels: int) -> np.ndarray:
-    """One image as uint8 H x W x C, converted from any PIL mode (L, RGB, RGBA, P, I;16, F, LAB, ...)."""
+def scale_to_uint8(arr: np.ndarray, mode: str) -> np.ndarray:
+    """A single-channel high-depth image as uint8, scaled by its type's range so that every
+    image of a data set keeps its brightness relative to the others (PIL's own conversion
+    clips 16-bit values above 255 to white). 16-bit: v * 255 / 65535. 32-bit integers that
+    fit 8 or 16 bits are scaled as such; floats in [0, 1] by 255; anything else (negative or
+    wider values, whose range the file does not tell) is stretched from its min to its max."""
+    a = np.nan_to_num(arr.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    lo, hi = (float(a.min()), float(a.max())) if a.size else (0.0, 0.0)
+    if mode.startswith("I;16") or (mode == "I" and lo >= 0 and 255 < hi <= 65535):
+        scaled = a * (255.0 / 65535.0)
+    elif mode == "I" and lo >= 0 and hi <= 255:
+        scaled = a
+    elif mode == "F" and lo >= 0 and hi <= 1:
+        scaled = a * 255.0
+    else:
+        scaled = 255 * (a - lo) / (hi - lo if hi - lo > 1e-12 else 1.0)
+    return np.rint(scaled).clip(0, 255).astype(np.uint8)
+
+
+def load_image(path: "Path | IO[bytes]", size: int, channels: int) -> np.ndarray:
+    """One image (a file, or a file-like of encoded bytes) as uint8 H x W x C, converted from
+    any PIL mode (L, RGB, RGBA, P, I;16, F, LAB, ...)."""
     with Image.open(path) as im:
         if im.width * im.height > MAX_PIXELS:
             raise ValueError(f"{im.width}x{im.height} pixels is over the {MAX_PIXELS} limit")
@@ -72,7 +93,7 @@ def native_channels(paths: list[Path]) -> int:
     for p in paths:
         try:
             with Image.open(p) as im:
-                if im.mode not in ("L", "1", "I", "I;16", "LA"):
+                if im.mode not in GRAY_MODES:
                     return 3
         except Exception:
             continue
@@ -86,7 +107,7 @@ def load_images(paths: list[Path], size: int, channels: int) -> np.ndarray:
     for i, p in enumerate(paths):
         try:
             out[i] = load_image(p, size, channels)
-        except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
+        except READ_ERRORS as e:
             bad.append(f"{p} ({type(e).__name__}: {str(e)[:80]})")
     if bad:
         shown = "; ".join(bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")

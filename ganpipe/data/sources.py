@@ -1,7 +1,9 @@
 """Data sources, registered by name: built-in sets (offline, from data that installed
-packages ship) and importers for users' folders (`imagefolder:PATH`, ...).
+packages ship) and importers for users' data (`imagefolder:PATH`, `parquet:PATH`, ...).
 
-A source produces an `Examples` table in memory; `prepare` turns it into Parquet shards.
+A file-backed source (image folders, Parquet, the built-in image sets) has a `planner`: it
+lists the examples and `prepare` decodes them in parallel tasks. Sets made in memory (crops,
+generated points, translation pairs) have a `reader` that returns an `Examples` table.
 Built-in image sets are first materialised as an image folder under the raw data root
 (`data/`, tracked by data.dvc), so the raw data is versioned like a user's own.
 """
@@ -15,8 +17,10 @@ from typing import Any, Callable
 import numpy as np
 from PIL import Image
 
-from ganpipe.data.images import IMAGE_EXTS, list_images, load_images, native_channels
 from ganpipe.catalog import Catalog
+from ganpipe.data.folders import plan_imagefolder
+from ganpipe.data.parquet_images import plan_parquet
+from ganpipe.data.plan import Plan
 from ganpipe.errors import DataError
 from ganpipe.specs.sources import IMPORTER_KINDS, SOURCE_KINDS
 
@@ -39,9 +43,10 @@ class Source:
     name: str
     kind: str
     description: str
-    reader: Callable[[Path | None, Any], Examples]  # (raw path, DataConfig) -> Examples
+    reader: Callable[[Path | None, Any], Examples] | None = None  # (raw path, DataConfig) -> Examples in memory
     materialize: Callable[[Path], Path] | None = None  # writes raw files under data root; returns the folder
     default_size: int = 16
+    planner: Callable[[Path | None, Any], Plan] | None = None  # (raw path, DataConfig) -> Plan of files to prepare
 
 
 # Names and kinds are declared in ganpipe.specs.sources, where config checks read them.
@@ -58,50 +63,16 @@ def resolve(source: str) -> tuple[Source, Path | None]:
     return SOURCES.get(source), None
 
 
-# -- image folders ------------------------------------------------------------------------
+# -- users' files ----------------------------------------------------------------------------
 
-def read_imagefolder(path: Path | None, cfg: Any) -> Examples:
-    """ImageFolder layout: one sub-folder per class (or images directly in the folder)."""
-    if path is None or not path.exists():
-        raise DataError(f"image folder not found: {path}", hint="check the path after 'imagefolder:'")
-    if not path.is_dir():
-        raise DataError(f"not a folder: {path}", hint="imagefolder: expects a folder of class sub-folders")
-    classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
-    files: list[Path] = []
-    labels: list[int] = []
-    loose = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")]
-    if loose and classes:  # both layouts at once: the loose images would be left out silently
-        shown = ", ".join(p.name for p in loose[:10]) + (f" and {len(loose) - 10} more" if len(loose) > 10 else "")
-        raise DataError(
-            f"{len(loose)} image file(s) directly in {path}, next to class folders ({', '.join(classes[:10])}): {shown}",
-            hint="move them into a class sub-folder or remove them (imagefolder: reads class sub-folders, or one flat folder of images)",
-        )
-    if loose:
-        files, labels = loose, [0] * len(loose)
-    empty = []
-    for ci, c in enumerate(classes):
-        found = list_images(path / c)
-        if not found:
-            empty.append(c)
-        files += found
-        labels += [ci] * len(found)
-    if not files:
-        raise DataError(f"no images found in {path}", hint="put PNG/JPEG files in class sub-folders (ImageFolder layout)")
-    if empty:
-        raise DataError(
-            f"empty class folder(s) in {path}: {', '.join(empty)}", hint="remove empty class folders or add images to them"
-        )
-    channels = cfg.channels or native_channels(files)
-    images = load_images(files, cfg.image_size, channels)
-    return Examples(
-        "images",
-        {"image": images, "label": np.asarray(labels, dtype=np.int64)},
-        class_names=classes,
-        extra={"files": len(files)},
-    )
-
-
-IMPORTERS.add("imagefolder", Source("imagefolder", "images", "class sub-folders of PNG/JPEG images", read_imagefolder))
+IMPORTERS.add(
+    "imagefolder",
+    Source("imagefolder", "images", "class sub-folders of images (or nested folders labelled by data.labels: a CSV/Parquet file)", planner=plan_imagefolder),
+)
+IMPORTERS.add(
+    "parquet",
+    Source("parquet", "images", "a Parquet file (or folder of them) with a column of encoded image bytes (Hugging Face layout) and an optional label column", planner=plan_parquet),
+)
 
 
 def write_imagefolder(root: Path, images: np.ndarray, labels: np.ndarray, class_names: list[str]) -> Path:
@@ -133,17 +104,19 @@ def _materialize_digits(raw_root: Path) -> Path:
     return write_imagefolder(raw_root / "digits", imgs, d.target, [str(i) for i in range(10)])
 
 
-def _read_materialized(name: str) -> Callable[[Path | None, Any], Examples]:
-    def read(path: Path | None, cfg: Any) -> Examples:
+def plan_materialized(name: str) -> Callable[[Path | None, Any], Plan]:
+    """The planner of a built-in set materialised as an image folder under the raw data root."""
+
+    def plan(path: Path | None, cfg: Any) -> Plan:
         folder = path if path is not None else Path(cfg.raw_root) / name
         if not folder.exists():
             raise DataError(
                 f"raw data for {name!r} is missing at {folder}",
                 hint=f"run `ganpipe data fetch {name}` (or `dvc pull`)",
             )
-        return read_imagefolder(folder, cfg)
+        return plan_imagefolder(folder, cfg.model_copy(update={"labels": None}) if getattr(cfg, "labels", None) else cfg, source=name)
 
-    return read
+    return plan
 
 
 SOURCES.add(
@@ -152,9 +125,10 @@ SOURCES.add(
         "digits",
         "images",
         "scikit-learn handwritten digits: 1,797 8x8 grayscale images, 10 classes",
-        _read_materialized("digits"),
+        None,
         _materialize_digits,
         16,
+        plan_materialized("digits"),
     ),
 )
 
@@ -168,8 +142,20 @@ def fetch(name: str, raw_root: Path) -> Path:
     return src.materialize(raw_root)
 
 
+def planned(source: str, cfg: Any) -> Plan | None:
+    """The preparation plan of a file-backed source; None for a set made in memory."""
+    src, path = resolve(source)
+    if src.planner is None:
+        return None
+    plan = src.planner(path, cfg)
+    plan.source = source  # as the user wrote it, for the manifest
+    return plan
+
+
 def read_source(source: str, cfg: Any) -> Examples:
     src, path = resolve(source)
+    if src.reader is None:
+        raise ValueError(f"{source!r} is prepared from its plan (`planned`), not read into memory")
     return src.reader(path, cfg)
 
 

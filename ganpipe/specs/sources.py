@@ -12,7 +12,7 @@ IMPORTER_KINDS: Catalog[str] = Catalog("data importer")  # used as "<name>:PATH"
 
 for _name, _kind in {"digits": "images", "faces": "images", "colorize": "paired", "textures": "unpaired", "ring8": "points", "grid25": "points"}.items():
     SOURCE_KINDS.add(_name, _kind)
-for _name, _kind in {"imagefolder": "images", "aligned": "paired", "unaligned": "unpaired"}.items():
+for _name, _kind in {"imagefolder": "images", "parquet": "images", "aligned": "paired", "unaligned": "unpaired"}.items():
     IMPORTER_KINDS.add(_name, _kind)
 
 

@@ -15,15 +15,15 @@ from ganpipe.errors import DataError
 
 def test_digits_prepared_splits_and_manifest(digits_prepared):
     m = load_manifest(digits_prepared)
-    assert m["counts"] == {"train": 1439, "val": 179, "test": 179}
-    assert (m["image_size"], m["channels"], m["num_classes"], m["kind"]) == (16, 1, 10, "images")
-    assert len(m["fingerprint"]) == 64
+    assert m["counts"] == {"train": 1441, "val": 174, "test": 182}  # split by a hash of each file's path
+    assert (m["image_size"], m["channels"], m["num_classes"], m["kind"], m["split"]) == (16, 1, 10, "images", "hash")
+    assert len(m["fingerprint"]) == 64 and m["skipped"] == []
     tr = load_split(digits_prepared, "train")
-    assert tr["image"].shape == (1439, 16, 16, 1) and tr["image"].dtype == np.uint8
-    assert set(np.unique(tr["label"])) == set(range(10))  # stratified: every class in every split
+    assert tr["image"].shape == (1441, 16, 16, 1) and tr["image"].dtype == np.uint8
+    assert set(np.unique(tr["label"])) == set(range(10))  # every class in every split
     assert set(np.unique(load_split(digits_prepared, "test")["label"])) == set(range(10))
     t = load_tensors(digits_prepared, "val")["image"]
-    assert t.shape == (179, 1, 16, 16) and t.min() >= -1 and t.max() <= 1 and t.std() > 0.3
+    assert t.shape == (174, 1, 16, 16) and t.min() >= -1 and t.max() <= 1 and t.std() > 0.3
 
 
 def test_prepare_is_deterministic(tmp_path, digits_raw):

@@ -1,0 +1,151 @@
+"""Prepare a plan in parallel on Ray Data, with memory bounded by a few shards.
+
+The driver holds the plan (names of files, not pixels); Ray Data runs one task per chunk
+(`tasks.prepare_chunk`) on every CPU of the instance (all nodes on a cluster) and streams
+their small results back as they complete: each task has already written its shards into the
+staging folder. The driver then writes the manifest and publishes the folder. A plan of one
+chunk runs in this process instead: the same task, the same bytes, without Ray's start-up.
+
+On a cluster the source and the output folder must be on storage every node sees (as for
+training's `data_dir`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from ganpipe.data.plan import Plan
+from ganpipe.data.progress import PrepareProgress
+from ganpipe.data.shards import SPLITS, publish, schema_of, shard_name, staging, write_shard
+from ganpipe.data.tasks import peak_rss_kb, prepare_chunk
+from ganpipe.errors import DataError
+
+EXECUTORS = ("auto", "ray", "local")
+
+
+@dataclass
+class PrepareReport:
+    """How a preparation went (not part of the manifest, which must not change from run to run)."""
+
+    executor: str
+    chunks: int
+    examples: int
+    seconds: float
+    driver_peak_rss_kb: int
+    task_peak_rss_kb: int
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def images_per_s(self) -> float:
+        return self.examples / self.seconds if self.seconds > 0 else 0.0
+
+
+def _local(chunks: list[dict[str, Any]], opts: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    for i, c in enumerate(chunks):
+        yield prepare_chunk(c, i, opts)
+
+
+def _ray_task(row: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    result = prepare_chunk(json.loads(row["chunk"]), int(row["index"]), opts)
+    return {"result": json.dumps(result)}
+
+
+def _on_ray(chunks: list[dict[str, Any]], opts: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    import ray.data
+
+    from ganpipe.train.local_ray import ensure_ray
+
+    ensure_ray()
+    logging.getLogger("ray.data._internal.progress").setLevel(logging.ERROR)  # "progress bars disabled"
+    ctx = ray.data.DataContext.get_current()
+    ctx.enable_progress_bars = False  # ours shows images, not blocks
+    ctx.print_on_execution_start = False
+    ctx.execution_options.preserve_order = False  # results as tasks complete
+    items = [{"index": i, "chunk": json.dumps(c)} for i, c in enumerate(chunks)]
+    ds = ray.data.from_items(items, override_num_blocks=len(items)).map(_ray_task, fn_kwargs={"opts": opts}, num_cpus=1)
+    rows = ds.iter_rows()
+    try:
+        for row in rows:
+            yield json.loads(row["result"])
+    finally:
+        close = getattr(rows, "close", None)
+        if close is not None:
+            close()
+
+
+def bad_files_error(bad: list[list[str]], source: str) -> DataError:
+    shown = "; ".join(f"{name} ({reason[:80]})" for name, reason in bad[:10]) + (f"; and {len(bad) - 10} more" if len(bad) > 10 else "")
+    return DataError(
+        f"{len(bad)} unreadable or corrupt image file(s) in {source}: {shown}",
+        hint="remove or replace these files, or set data.on_bad_file=skip to leave them out (they are listed in the manifest)",
+    )
+
+
+def prepare_plan(plan: Plan, out: Path, cfg: Any, executor: str = "auto", progress: bool = False) -> tuple[dict[str, Any], PrepareReport]:
+    """Prepare every chunk of `plan` into `out` (atomically); returns (manifest, report).
+
+    `executor`: "ray" (Ray Data tasks), "local" (this process), "auto" (Ray for more than
+    one chunk). `data.on_bad_file`: "error" stops at the first chunk with a bad file and
+    publishes nothing; "skip" leaves bad files out and lists them in the manifest."""
+    if executor not in EXECUTORS:
+        raise ValueError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    use_ray = executor == "ray" or (executor == "auto" and len(plan.chunks) > 1)
+    on_bad = getattr(cfg, "on_bad_file", "error")
+    t0 = time.perf_counter()
+    out = Path(out)
+    with staging(out) as tmp:
+        opts = {
+            "image_size": cfg.image_size, "channels": plan.channels, "seed": cfg.seed, "val_fraction": cfg.val_fraction,
+            "test_fraction": cfg.test_fraction, "on_bad_file": on_bad, "out": str(tmp),
+        }  # fmt: skip
+        counts = {s: 0 for s in SPLITS}
+        bad: list[list[str]] = []
+        task_rss = 0
+        bar = PrepareProgress(plan.num_examples, f"prepare {out.name}", enabled=progress)
+        try:
+            for r in (_on_ray if use_ray else _local)(plan.chunks, opts):
+                bar.advance(r["examples"], len(r["bad"]))
+                bad += r["bad"]
+                task_rss = max(task_rss, r["peak_rss_kb"])
+                if bad and on_bad == "error":
+                    raise bad_files_error(sorted(bad), plan.root)
+                for s in SPLITS:
+                    counts[s] += r["counts"][s]
+        finally:
+            bar.close()
+        if counts["train"] == 0:
+            raise DataError(
+                f"source {plan.source!r} has too few examples ({sum(counts.values())} read, {len(bad)} skipped) for a train split",
+                hint="add data or lower val/test fractions",
+            )
+        empty = {"image": np.empty((0, cfg.image_size, cfg.image_size, plan.channels), dtype=np.uint8), "label": np.empty(0, dtype=np.int64)}
+        for s in SPLITS:  # readers expect at least one shard per split
+            if not any(tmp.glob(f"{s}-*.parquet")):
+                write_shard(tmp / shard_name(s, 0), empty)
+        skipped = [{"file": name, "reason": reason} for name, reason in sorted(bad)]
+        manifest = {
+            "source": plan.source,
+            "kind": "images",
+            "image_size": int(cfg.image_size),
+            "channels": int(plan.channels),
+            "num_classes": len(plan.class_names),
+            "class_names": plan.class_names,
+            "counts": counts,
+            "schema": schema_of(empty),
+            "split": "hash",
+            "split_seed": cfg.seed,
+            "fractions": {"val": cfg.val_fraction, "test": cfg.test_fraction},
+            "extra": plan.extra,
+            "on_bad_file": on_bad,
+            "skipped": skipped,
+        }
+        manifest = publish(tmp, out, manifest)
+    report = PrepareReport("ray" if use_ray else "local", len(plan.chunks), plan.num_examples, time.perf_counter() - t0, peak_rss_kb(), task_rss, skipped)
+    return manifest, report

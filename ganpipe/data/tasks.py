@@ -1,0 +1,69 @@
+"""The work of one preparation task: decode, convert and resize the images of one chunk, split
+them by the hash of their keys, and write one shard per split into the staging folder.
+
+Pure Python (Pillow, numpy, pyarrow): it runs in a Ray Data task or, for a one-chunk plan, in
+the calling process, with the same result. Memory: one chunk's pixels (about
+`shards.SHARD_BYTES`) plus its Arrow table while writing.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ganpipe.data.images import READ_ERRORS, load_image
+from ganpipe.data.plan import READERS
+from ganpipe.data.shards import SPLITS, shard_name, write_shard
+from ganpipe.data.splits import hash_split
+
+
+def peak_rss_kb() -> int:
+    """This process's peak resident memory (VmHWM, /proc), 0 where there is no /proc."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def prepare_chunk(chunk: dict[str, Any], index: int, opts: dict[str, Any]) -> dict[str, Any]:
+    """Prepare chunk number `index`. `opts`: image_size, channels, seed, val_fraction,
+    test_fraction, on_bad_file, out (the staging folder). Returns counts per split, the bad
+    examples as [name, reason] and the task's timing and peak memory. With on_bad_file=error
+    a chunk that has a bad example writes nothing."""
+    t0 = time.perf_counter()
+    size, channels = int(opts["image_size"]), int(opts["channels"])
+    examples = list(READERS.get(chunk["kind"])(chunk))
+    images = np.empty((len(examples), size, size, channels), dtype=np.uint8)
+    labels = np.empty(len(examples), dtype=np.int64)
+    splits: list[str] = []
+    bad: list[list[str]] = []
+    n = 0
+    for ex in examples:
+        try:
+            images[n] = load_image(ex.open(), size, channels)
+        except READ_ERRORS as e:
+            bad.append([ex.name, f"{type(e).__name__}: {str(e)[:120]}"])
+            continue
+        labels[n] = ex.label
+        splits.append(hash_split(ex.key, int(opts["seed"]), float(opts["val_fraction"]), float(opts["test_fraction"])))
+        n += 1
+    counts = {s: 0 for s in SPLITS}
+    if not (bad and opts["on_bad_file"] == "error"):
+        which = np.asarray(splits)
+        for s in SPLITS:
+            idx = np.flatnonzero(which == s) if n else np.empty(0, dtype=np.int64)
+            if len(idx):
+                write_shard(Path(opts["out"]) / shard_name(s, index), {"image": images[idx], "label": labels[idx]})
+            counts[s] = int(len(idx))
+    return {"index": index, "examples": len(examples), "counts": counts, "bad": bad, "seconds": time.perf_counter() - t0, "peak_rss_kb": peak_rss_kb()}
+
+
+# The chunk readers register themselves on import (a Ray worker imports only this module).
+from ganpipe.data import folders, parquet_images  # noqa: E402,F401
