@@ -210,8 +210,11 @@ class PipelineConfig(Section):
         defaults), so run names stay the same and re-running a config resumes or reuses its run.
         Likewise `train.amp` hashes as the bool it was (bf16 = true, off = false), and keys added
         since then hash only when they differ from their defaults (`train.sync_bn`,
-        `train.cudnn_benchmark`, `train.tf32`, `data.on_bad_file`, `data.labels`)."""
+        `train.cudnn_benchmark`, `train.tf32`, `data.on_bad_file`, `data.labels`, and
+        `_ADDED_KEYS`' keys in other sections)."""
         d = {k: v for k, v in self.to_dict().items() if k != "storage"}
+        for section, added in _ADDED_KEYS.items():
+            d = _without_defaults(d, section, added)
         train = {k: v for k, v in d["train"].items() if not (k in _ADDED_TRAIN_KEYS and v == _ADDED_TRAIN_KEYS[k])}
         data = {k: v for k, v in d["data"].items() if not (k in _ADDED_DATA_KEYS and v == _ADDED_DATA_KEYS[k])}
         train["amp"] = {"bf16": True, "off": False}.get(train["amp"], train["amp"])
@@ -228,6 +231,25 @@ class PipelineConfig(Section):
 # them at the default hashes as before.
 _ADDED_TRAIN_KEYS = {"cudnn_benchmark": True, "tf32": True, "sync_bn": False}
 _ADDED_DATA_KEYS = {"on_bad_file": "error", "labels": None}
+
+# Keys added to other sections (dotted path of the section -> key -> default), same rule.
+# `model.params` holds every family's filled-in params: a key only some family has is dropped
+# only where it is present and at its default.
+_ADDED_KEYS: dict[str, dict[str, Any]] = {
+    "model.params": {"ema_start": 0, "standing_stats": 0},  # biggan
+}
+
+
+def _without_defaults(d: dict[str, Any], section: str, added: dict[str, Any]) -> dict[str, Any]:
+    """`d` with the keys of `section` (dotted) that sit at their `added` default left out."""
+    head, _, rest = section.partition(".")
+    node = d.get(head)
+    if not isinstance(node, dict):
+        return d
+    if rest:
+        return {**d, head: _without_defaults(node, rest, added)}
+    return {**d, head: {k: v for k, v in node.items() if not (k in added and v == added[k])}}
+
 
 # The section every config carried, with every fault off, before fault injection left the config.
 _FAULTS_OFF = {"faults": {"nan_loss_at_step": None, "raise_at_step": None, "exit_at_step": None}}

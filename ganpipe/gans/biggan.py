@@ -2,12 +2,16 @@
 
 On top of the conditional adversarial update: orthogonal regularisation added to G's loss,
 an exponential moving average of G's weights and BatchNorm statistics (the exported, sampled
-generator), and the truncation trick at sampling. The paper's defaults are hinge loss, Adam
-(0, 0.999), lr_g 1e-4 / lr_d 4e-4 and 2 D steps per G step; set those in the config sections.
+generator; `ema_start` G steps copy G first), optional standing statistics for G's BatchNorm
+at export (`standing_stats`), and the truncation trick at sampling. The paper trains with
+hinge loss, Adam(0, 0.999), lr_g 5e-5 / lr_d 2e-4 and 2 D steps per G step; BigGAN-PyTorch's
+launch script uses lr_g 1e-4 / lr_d 4e-4 with 1 D step. These are config settings (optim,
+loss.n_critic); configs/biggan-digits.yaml says which it follows and why.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import torch
@@ -59,8 +63,10 @@ class BigGANSampler(Sampler):
 class EMA:
     """Exponential moving average of a module's parameters and BatchNorm statistics.
 
-    The decay is warmed up as min(decay, (1 + t) / (10 + t)) so short runs do not export a
-    generator stuck near its initialisation. Spectral-norm power-iteration vectors and
+    For the first `start` updates the target copies the source (BigGAN-PyTorch's `ema_start`:
+    early weights are not worth averaging); after that the decay is warmed up as
+    min(decay, (1 + t) / (10 + t)), t counted from `start`, so short runs do not export a
+    generator stuck near where averaging began. Spectral-norm power-iteration vectors and
     counters are copied, since they belong to the current weights rather than to an average.
 
     The tensors are paired once (by state_dict name) and updated with one fused
@@ -69,8 +75,8 @@ class EMA:
     stay valid across checkpoint loads).
     """
 
-    def __init__(self, source: nn.Module, target: nn.Module, decay: float):
-        self.source, self.target, self.decay = source, target, decay
+    def __init__(self, source: nn.Module, target: nn.Module, decay: float, start: int = 0):
+        self.source, self.target, self.decay, self.start = source, target, decay, start
         self.updates = 0
         self.target.load_state_dict(source.state_dict())
         self.target.requires_grad_(False)
@@ -83,11 +89,38 @@ class EMA:
     @torch.no_grad()
     def update(self) -> None:
         self.updates += 1
-        d = min(self.decay, (1 + self.updates) / (10 + self.updates))
+        t = self.updates - self.start
+        d = 0.0 if t <= 0 else min(self.decay, (1 + t) / (10 + t))
         if self._avg[0]:
             torch._foreach_lerp_(self._avg[0], self._avg[1], 1.0 - d)
         if self._copy[0]:
             torch._foreach_copy_(self._copy[0], self._copy[1])
+
+
+@torch.no_grad()
+def standing_stats(generator: nn.Module, batches: int, batch_size: int, z_dim: int, num_classes: int, seed: int = 0) -> nn.Module:
+    """A copy of `generator` whose BatchNorm statistics are the average over `batches` forward
+    passes of random (z, y) (BigGAN's standing statistics; BigGAN-PyTorch's
+    `accumulate_standing_stats`): the statistics of G's own activations for the weights it
+    samples with, not the running averages of weights it had during training. Only the
+    BatchNorm layers run in training mode (cumulative average), so spectral norm's power
+    iteration and the original module are left alone; the draws use their own generator."""
+    g = copy.deepcopy(generator).eval()
+    device = next(g.parameters()).device
+    bns = [m for m in g.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None  # cumulative moving average over the passes
+        bn.train()
+    rng = torch.Generator().manual_seed(seed)
+    for _ in range(batches):
+        z = torch.randn(batch_size, z_dim, generator=rng).to(device)
+        y = torch.randint(0, num_classes, (batch_size,), generator=rng).to(device)
+        g(z, y)
+    for bn, orig in zip(bns, (m for m in generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.track_running_stats)):
+        bn.momentum = orig.momentum
+        bn.eval()
+    return g
 
 
 def _tensors(module: nn.Module) -> dict[str, Tensor]:
@@ -115,7 +148,7 @@ class BigGANRecipe(ConditionalRecipe):
         self.G = BigGANGenerator(self.cfg.model.z_dim, i.channels, i.image_size, i.num_classes, p.g_ch, p.shared_dim, p.attn_res)
         self.D = BigGANDiscriminator(i.channels, i.image_size, i.num_classes, p.d_ch, p.attn_res)
         self.G_ema = BigGANGenerator(self.cfg.model.z_dim, i.channels, i.image_size, i.num_classes, p.g_ch, p.shared_dim, p.attn_res)
-        self.ema = EMA(self.G, self.G_ema, p.ema_decay)
+        self.ema = EMA(self.G, self.G_ema, p.ema_decay, start=p.ema_start)
         self._ortho = torch.zeros(())
 
     def _step(self, opt: torch.optim.Optimizer, module: nn.Module, loss: Tensor) -> None:
@@ -158,6 +191,8 @@ class BigGANRecipe(ConditionalRecipe):
             "params": self.params.model_dump(),
         }
         g = self.G_ema if self.params.ema_decay > 0 else self.G
+        if self.params.standing_stats > 0:
+            g = standing_stats(g, self.params.standing_stats, self.cfg.train.batch_size, self.cfg.model.z_dim, self.info.num_classes, seed=self.cfg.train.seed)
         return spec, g.state_dict()
 
 

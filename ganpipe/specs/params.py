@@ -33,6 +33,11 @@ class BigGANParams(BaseModel):
     attn_res: int = Field(0, ge=0)  # side of the feature map with self-attention; 0 = off
     ema_decay: float = Field(0.999, ge=0.0, lt=1.0)  # 0 = export the raw G
     ortho_reg: float = Field(1e-4, ge=0.0)  # beta of the off-diagonal orthogonal regulariser
+    ema_start: int = Field(0, ge=0)  # G steps during which the EMA copies G (BigGAN-PyTorch's --ema_start)
+    # Standing statistics (BigGAN, sec. 4 / appendix): G's BatchNorm statistics for sampling are
+    # re-estimated over this many batches of G's own activations when the generator is exported,
+    # instead of the running averages from training; 0 = off (BigGAN-PyTorch uses 16).
+    standing_stats: int = Field(0, ge=0)
 
 
 class Pix2PixParams(BaseModel):

@@ -2,6 +2,7 @@
 sampling, resumable state, config checks; the mixture and faces data sources and the
 conditional/toy/image metrics on known inputs."""
 
+import copy
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ from ganpipe.data.sources import SOURCES, read_source
 from ganpipe.errors import ConfigError
 from ganpipe.evaluate.metrics import METRICS, EvalContext, evaluate
 from ganpipe.gans import FAMILIES, DataInfo, Sampler, sampler_from_export
-from ganpipe.gans.biggan import EMA, truncated_normal
+from ganpipe.gans.biggan import EMA, standing_stats, truncated_normal
 from ganpipe.gans.cgan import cycle_labels
 from ganpipe.models.biggan import (
     BigGANDiscriminator,
@@ -158,6 +159,49 @@ def test_ema_averages_weights_and_batchnorm_stats():
     assert not dst[0].weight.requires_grad
 
 
+def test_ema_copies_the_source_until_its_start_then_averages():
+    src, dst = torch.nn.Linear(2, 2), torch.nn.Linear(2, 2)
+    ema = EMA(src, dst, decay=0.9, start=2)
+    for _ in range(2):  # updates 1 and 2: copies
+        with torch.no_grad():
+            src.weight.add_(1.0)
+        ema.update()
+        assert torch.equal(dst.weight, src.weight)
+    before = dst.weight.clone()
+    with torch.no_grad():
+        src.weight.add_(1.0)
+    ema.update()  # first averaging update: t = 1, decay min(0.9, 2/11)
+    d = 2 / 11
+    assert torch.allclose(dst.weight, d * before + (1 - d) * src.weight)
+
+
+def test_standing_stats_average_g_own_batch_statistics_over_passes():
+    g = BigGANGenerator(8, 1, 8, 3, ch=4, shared_dim=4)
+    with torch.no_grad():  # running stats that have nothing to do with G's activations
+        for m in g.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.fill_(5.0)
+                m.running_var.fill_(7.0)
+    ref = {k: v.clone() for k, v in g.state_dict().items()}
+    s = standing_stats(g, batches=4, batch_size=16, z_dim=8, num_classes=3, seed=0)
+    assert all(torch.equal(v, g.state_dict()[k]) for k, v in ref.items())  # the original is untouched
+    assert not s.training and s.out_bn.momentum == g.out_bn.momentum and s.out_bn.num_batches_tracked == 4
+    # out_bn's standing mean is the mean over the 4 passes of each pass's batch mean of its input.
+    # Replayed on a copy whose BatchNorm layers normalise by batch statistics, weights fixed.
+    replay, seen = copy.deepcopy(g).eval(), []
+    for m in replay.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.train()
+    replay.out_bn.register_forward_hook(lambda m, i, o: seen.append(i[0].mean((0, 2, 3))))
+    rng = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for _ in range(4):
+            replay(torch.randn(16, 8, generator=rng), torch.randint(0, 3, (16,), generator=rng))
+    assert torch.allclose(s.out_bn.running_mean, torch.stack(seen).mean(0), atol=1e-5)
+    # Weights (and spectral norm's vectors) are the original's.
+    assert all(torch.equal(s.state_dict()[k], v) for k, v in ref.items() if "running" not in k and "num_batches" not in k)
+
+
 def test_toy_networks():
     g, d = ToyGenerator(4, width=8, depth=2), ToyDiscriminator(width=8, depth=3)
     assert g(torch.randn(5, 4)).shape == (5, 2) and d(torch.randn(5, 2)).shape == (5,)
@@ -227,6 +271,21 @@ def test_biggan_exports_the_ema_generator_and_logs_ortho(digits8):
     sampler = recipe.sampler()
     t = sampler.generate(8, seed=0, truncation=0.5)
     assert t.shape == (8, 1, 8, 8) and not torch.equal(t, sampler.generate(8, seed=0))
+
+
+def test_biggan_exports_standing_statistics_when_asked(digits8):
+    path, sets = TINY["biggan"]
+    cfg = load_config(path, sets + ["model.params.standing_stats=3", "model.params.ema_start=2"])
+    recipe = build_recipe(cfg, digits8, torch.device("cpu"))
+    batches = Batcher(load_tensors(digits8, "train"), cfg.train.batch_size, 0, torch.device("cpu"))
+    for step in range(1, 3):
+        recipe.train_step(batches, step)
+    assert torch.equal(recipe.G_ema.out_bn.running_mean, recipe.G.out_bn.running_mean)  # before ema_start: a copy
+    spec, state = recipe.export()
+    assert int(state["out_bn.num_batches_tracked"]) == 3  # three standing passes, not training's count
+    assert not torch.equal(state["out_bn.running_mean"], recipe.G_ema.out_bn.running_mean)
+    assert torch.equal(recipe.export()[1]["out_bn.running_mean"], state["out_bn.running_mean"])  # seeded
+    assert sampler_from_export(spec, state).generate(4, seed=0).shape == (4, 1, 8, 8)
 
 
 def test_cycle_labels():

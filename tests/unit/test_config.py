@@ -99,3 +99,28 @@ def test_sync_bn_checks_and_run_names():
         load_config("configs/pix2pix-colorize.yaml", ["train.sync_bn=true", "model.params.norm=instance"])
     with pytest.raises(ConfigError, match="needs GPU workers"):
         load_config("configs/dcgan-digits.yaml", ["train.sync_bn=true", "train.use_gpu=false", "train.num_workers=2"])
+
+
+# Run names of the shipped configs: keys added later, at their defaults, must not change them
+# (a changed name retrains instead of reusing or resuming the run).
+SHIPPED_RUN_NAMES = {
+    "configs/biggan-digits.yaml": "biggan-digits-df27eba6ef",
+    "configs/cgan-digits.yaml": "cgan-digits-2bc6ab20ef",
+    "configs/cyclegan-textures.yaml": "cyclegan-textures-50d59d17ec",
+    "configs/dcgan-digits.yaml": "dcgan-digits-d32d46c1c8",
+    "configs/dcgan-faces.yaml": "dcgan-faces-0734383af5",
+    "configs/pix2pix-colorize.yaml": "pix2pix-colorize-f2a8638b81",
+    "configs/toy-grid25.yaml": "toy-grid25-3683bc848b",
+    "configs/toy-ring8.yaml": "toy-ring8-3a52409ccd",
+}
+
+
+@pytest.mark.parametrize("path", sorted(SHIPPED_RUN_NAMES))
+def test_added_keys_at_their_defaults_keep_run_names(path):
+    assert load_config(path).run_name == SHIPPED_RUN_NAMES[path]
+
+
+def test_added_keys_off_their_defaults_name_another_run():
+    base = load_config("configs/biggan-digits.yaml")
+    for key in ("model.params.ema_start=100", "model.params.standing_stats=16"):
+        assert load_config("configs/biggan-digits.yaml", [key]).run_name != base.run_name
