@@ -64,6 +64,15 @@ class EvalContext:
 
         return load_or_train(self.data_dir, self.cache_dir, steps=self.classifier_steps)
 
+    @cached_property
+    def unseen_train(self) -> torch.Tensor:
+        """Training images the classifier never trained on, in a seeded random order: the real
+        side of real-vs-real floors in its feature space (see classifier.split_train)."""
+        from ganpipe.evaluate.classifier import split_train
+
+        train = self.split("train")["image"]
+        return train[split_train(len(train))[1]]
+
     def classifier_features(self, images: torch.Tensor) -> np.ndarray:
         from ganpipe.evaluate.classifier import extract
 
@@ -79,22 +88,30 @@ METRICS: Catalog[MetricFn] = Catalog("metric", names=METRIC_NAMES)  # names decl
 def frechet_classifier_distance(ctx: EvalContext) -> MetricResult:
     """Fréchet distance in the classifier's feature space: generated vs held-out real images.
 
-    The floor is the same distance between an equally sized set of real training images and
-    the held-out set: no generator can be expected to go below it.
+    The floor is the same distance from as many real images, training images the classifier
+    never saw (`EvalContext.unseen_train`), to the same held-out set: no generator can be
+    expected to go below it. Both sides have n = min(samples, unseen images) images, since
+    the distance's bias depends on n; when fewer unseen images than samples exist, the value
+    is measured on the first n samples too.
     """
     if not ctx.manifest.get("num_classes"):
         raise ConfigError("metric 'fcd' needs a labelled image data set", hint="use 'swd' for unlabelled images")
     real = ctx.heldout["image"]
     f_real = ctx.classifier_features(real)
-    f_fake = ctx.classifier_features(ctx.fake)
-    train = ctx.split("train")["image"]
-    g = torch.Generator().manual_seed(ctx.seed)
-    sub = train[torch.randperm(len(train), generator=g)[: max(len(real), min(ctx.num_samples, len(train)))]]
-    floor = fd(ctx.classifier_features(sub), f_real)
+    n = min(len(ctx.fake), len(ctx.unseen_train))
+    f_fake = ctx.classifier_features(ctx.fake[:n])
+    floor = fd(ctx.classifier_features(ctx.unseen_train[:n]), f_real)
     value = fd(f_fake, f_real)
     return MetricResult(
         {"fcd": value, "fcd_floor": floor, "classifier_test_accuracy": ctx.classifier[1]},
-        {"extractor": "small CNN classifier (penultimate layer, 64-d)", "n_fake": len(f_fake), "n_real": len(f_real), "floor": floor},
+        {
+            "extractor": "small CNN classifier (penultimate layer, 64-d)",
+            "n_fake": n,
+            "n_real": len(f_real),
+            "n_floor": n,
+            "floor_images": "training images the classifier was not trained on",
+            "floor": floor,
+        },
     )
 
 

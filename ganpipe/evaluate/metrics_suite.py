@@ -119,8 +119,11 @@ def feed(metric: Any, real: Tensor, fake: Tensor) -> Any:
     return metric.compute()
 
 
-def _with_floor(ctx: EvalContext, metric: Any, result: Callable[[Any], tuple[float, ...]]) -> tuple[tuple[float, ...], tuple[float, ...], int]:
+def _with_floor(
+    ctx: EvalContext, metric: Any, result: Callable[[Any], tuple[float, ...]], floor_images: Tensor | None = None
+) -> tuple[tuple[float, ...], tuple[float, ...], int]:
     """(value, floor, n_floor) of a fake-vs-held-out metric; the real features are extracted once.
+    The floor's images: `floor_images`, else as many training images as samples.
 
     The global torch generator (KID draws its subsets from it) is seeded inside a fork, so
     results repeat and the caller's random state is left alone.
@@ -129,7 +132,7 @@ def _with_floor(ctx: EvalContext, metric: Any, result: Callable[[Any], tuple[flo
         torch.manual_seed(ctx.seed)
         value = result(feed(metric, ctx.heldout["image"], ctx.fake))
         metric.reset()  # fake features only (reset_real_features=False)
-        sub = train_subset(ctx, len(ctx.fake))
+        sub = train_subset(ctx, len(ctx.fake)) if floor_images is None else floor_images
         _update(metric, sub, real=False)
         return value, result(metric.compute()), len(sub)
 
@@ -225,12 +228,14 @@ def precision_recall(ctx: EvalContext) -> MetricResult:
 
     Precision: fidelity (fakes inside the real manifold); recall: diversity (reals inside the
     fake manifold). k-NN manifolds depend on set sizes, so the reference (`*_real`) compares
-    an equally sized set of real training images with the same held-out set.
+    an equally sized set of real training images the classifier never saw with the same
+    held-out set (n = min(samples, those images) on both sides).
     """
     _labelled(ctx, "pr")
     f_real = ctx.classifier_features(ctx.heldout["image"])
-    f_fake = ctx.classifier_features(ctx.fake)
-    sub = train_subset(ctx, len(f_fake))
+    n = min(len(ctx.fake), len(ctx.unseen_train))
+    f_fake = ctx.classifier_features(ctx.fake[:n])
+    sub = ctx.unseen_train[:n]
     value = _pr_values(f_real, f_fake)
     reference = _pr_values(f_real, ctx.classifier_features(sub))
     return MetricResult(
@@ -295,8 +300,9 @@ class ClassifierFeatures(nn.Module):
 def kid_classifier(ctx: EvalContext) -> MetricResult:
     """KID on the classifier's features (torchmetrics): FCD's unbiased sibling, comparable across sample counts."""
     _labelled(ctx, "kid_classifier")
-    size = _kid_size(ctx)
-    (value, std), (floor, _), n_floor = _with_floor(ctx, kid_metric(ClassifierFeatures(ctx.classifier[0]), size), _mean_std)
+    size = min(_kid_size(ctx), len(ctx.unseen_train))
+    metric = kid_metric(ClassifierFeatures(ctx.classifier[0]), size)
+    (value, std), (floor, _), n_floor = _with_floor(ctx, metric, _mean_std, ctx.unseen_train[: len(ctx.fake)])
     return MetricResult(
         {"kid_classifier": value, "kid_classifier_std": std, "kid_classifier_floor": floor},
         {"extractor": CLASSIFIER, "n_fake": len(ctx.fake), "n_real": len(ctx.heldout["image"]), "n_floor": n_floor, "subset_size": size, "floor": floor},

@@ -25,14 +25,14 @@ STEPS = 7  # classifier cache key only: nothing is trained
 
 def seed_classifier(data_dir: Path, cache_dir: Path, steps: int = STEPS) -> None:
     """Put a seeded untrained classifier where load_or_train looks for this data set's one."""
-    from ganpipe.evaluate.classifier import SmallClassifier
+    from ganpipe.evaluate.classifier import SmallClassifier, cache_key
 
     m = load_manifest(data_dir)
     torch.manual_seed(0)
     model = SmallClassifier(m["channels"], m["num_classes"])
     folder = cache_dir / "classifiers"
     folder.mkdir(parents=True, exist_ok=True)
-    key = f"{m['fingerprint'][:16]}-s{steps}-seed0"
+    key = cache_key(m, steps, 0)
     torch.save(model.state_dict(), folder / f"{key}.pt")
     (folder / f"{key}.json").write_text(json.dumps({"test_accuracy": 0.0}))
 
@@ -135,3 +135,33 @@ def test_suite_names_are_registered_and_cis_is_not_redefined():
 
     assert {"fid", "kid", "is", "pr", "memorisation", "kid_classifier"} <= set(METRICS.names())
     assert METRICS.get("cis") is conditional.classifier_inception_score
+
+
+class FirstImagesSampler(ImagesSampler):
+    def generate(self, n, seed=0, labels=None, inputs=None, **kw):
+        return self.images[:n]
+
+
+def test_classifier_trains_on_part_of_the_training_split_only():
+    from ganpipe.evaluate.classifier import split_train
+
+    fit, held = split_train(1437)
+    assert len(held) == 718 and len(fit) == 719
+    assert sorted(torch.cat([fit, held]).tolist()) == list(range(1437))  # disjoint, together all
+    assert torch.equal(held, split_train(1437)[1])  # seeded
+
+
+def test_fcd_floor_uses_as_many_images_the_classifier_never_saw(digits_prepared, cache):
+    from ganpipe.evaluate.classifier import split_train
+
+    probe = context(ImagesSampler(torch.zeros(1, 1, 8, 8)), digits_prepared, cache)
+    train = probe.split("train")["image"]
+    unseen = train[split_train(len(train))[1]]
+    assert torch.equal(probe.unseen_train, unseen)
+    # A 'generator' that returns exactly the floor's images scores exactly the floor.
+    values, info = evaluate(context(FirstImagesSampler(unseen), digits_prepared, cache, n=300), ["fcd"])
+    assert values["fcd"] == pytest.approx(values["fcd_floor"], rel=1e-9) and values["fcd_floor"] > 0
+    assert info["fcd"]["n_fake"] == info["fcd"]["n_floor"] == 300
+    # More samples than unseen images: both sides use as many as there are unseen images.
+    _, info = evaluate(context(ImagesSampler(train), digits_prepared, cache, n=len(train)), ["fcd"])
+    assert info["fcd"]["n_fake"] == info["fcd"]["n_floor"] == len(unseen) < len(train)
