@@ -139,6 +139,8 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project, progr
     else:
         tags = {**lineage_tags(project.root, prepared.manifest), "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
         run_id = runs.start_run(store, cfg.experiment, cfg.run_name, cfg.to_dict(), tags)
+        if prepared.manifest.get("skipped"):  # data.on_bad_file=skip: which files the run did not see, and why
+            runs.log_dict(store, run_id, {"skipped": prepared.manifest["skipped"]}, "data/skipped.json")
     view = None
     if progress:
         from ganpipe.train.progress import make_view

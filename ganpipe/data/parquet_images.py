@@ -130,17 +130,22 @@ def plan_parquet(path: Path | None, cfg: Any, source: str | None = None) -> Plan
     channels = cfg.channels or _probe_channels(pfs[0], image)
     target = shard_rows(cfg.image_size * cfg.image_size * channels)
     chunks: list[dict[str, Any]] = []
-    total = 0
-    for f, pf in zip(files, pfs):
-        meta, group, rows, first = pf.metadata, [], 0, 0
+    parts: list[list[Any]] = []  # [file, row groups, index of its first row] of the chunk being filled
+    rows = total = 0
+    for f, pf in zip(files, pfs):  # whole row groups, several files to a chunk when they are small
+        meta, first = pf.metadata, 0
         for rg in range(meta.num_row_groups):
-            group.append(rg)
-            rows += meta.row_group(rg).num_rows
-            if rows >= target or rg == meta.num_row_groups - 1:
-                chunks.append({"kind": "parquet", "file": str(f), "row_groups": group, "first_row": first, "image": image, "label": label, "label_map": label_map})
-                first += rows
-                group, rows = [], 0
+            if not parts or parts[-1][0] != str(f):
+                parts.append([str(f), [], first])
+            parts[-1][1].append(rg)
+            n = meta.row_group(rg).num_rows
+            rows, first = rows + n, first + n
+            if rows >= target:
+                chunks.append({"kind": "parquet", "parts": parts, "image": image, "label": label, "label_map": label_map})
+                parts, rows = [], 0
         total += meta.num_rows
+    if parts:
+        chunks.append({"kind": "parquet", "parts": parts, "image": image, "label": label, "label_map": label_map})
     if total == 0:
         raise DataError(f"no rows in {path}", hint="the Parquet file(s) are empty")
     return Plan(source or f"parquet:{path}", str(path), chunks, total, channels, classes, {"files": len(files), "rows": total, "image_column": image, "label_column": label})
@@ -171,16 +176,17 @@ def read_parquet_chunk(chunk: dict[str, Any]) -> Iterator[Example]:
     import pyarrow.parquet as pq
 
     cols = [chunk["image"]] + ([chunk["label"]] if chunk["label"] else [])
-    table = pq.ParquetFile(chunk["file"]).read_row_groups(chunk["row_groups"], columns=cols)
-    images = table.column(chunk["image"]).to_pylist()
-    labels = table.column(chunk["label"]).to_pylist() if chunk["label"] else [0] * len(images)
     label_map = chunk["label_map"]
-    name = Path(chunk["file"]).name
-    for i, (cell, y) in enumerate(zip(images, labels)):
-        data = cell.get("bytes") if isinstance(cell, dict) else cell
-        what = f"{chunk['file']}#row {chunk['first_row'] + i}"
-        key = "sha:" + hashlib.blake2b(data, digest_size=16).hexdigest() if data is not None else f"row:{name}:{chunk['first_row'] + i}"
-        yield Example(key, what, int(label_map[y]) if label_map is not None else int(y), opener(data, what))
+    for file, row_groups, first in chunk["parts"]:
+        table = pq.ParquetFile(file).read_row_groups(row_groups, columns=cols)
+        images = table.column(chunk["image"]).to_pylist()
+        labels = table.column(chunk["label"]).to_pylist() if chunk["label"] else [0] * len(images)
+        del table
+        for i, (cell, y) in enumerate(zip(images, labels)):
+            data = cell.get("bytes") if isinstance(cell, dict) else cell
+            what = f"{file}#row {first + i}"
+            key = "sha:" + hashlib.blake2b(data, digest_size=16).hexdigest() if data is not None else f"row:{Path(file).name}:{first + i}"
+            yield Example(key, what, int(label_map[y]) if label_map is not None else int(y), opener(data, what))
 
 
 READERS.add("parquet", read_parquet_chunk)

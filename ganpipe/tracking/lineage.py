@@ -42,4 +42,5 @@ def lineage_tags(project: Path, manifest: dict[str, Any] | None) -> dict[str, st
         "data.dvc_md5": dvc_data_version(project),
         "data.fingerprint": str(m.get("fingerprint", "unknown")),
         "data.source": str(m.get("source", "unknown")),
+        "data.skipped_files": str(len(m.get("skipped") or [])),
     }
