@@ -24,9 +24,12 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ganpipe pipeline run $(CONFIG)
 
+# Two lanes (pytest-xdist): tests on the session's Ray/Prefect/pipeline run in one, the rest in the other.
+LANES ?= -n 2 --dist loadgroup
+
 test: install
 	bash scripts/install-browser.sh
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q $(LANES) $(PYTEST_ARGS)
 
 # Unit and model tests only: no Ray, Prefect, DVC or MLflow-server process (tests/conftest.py marks the rest).
 test-fast: install

@@ -63,11 +63,25 @@ INTEGRATION_NODES = (
 )
 
 
+# Lanes: `make test` runs two pytest-xdist workers (`-n 2 --dist loadgroup`). The tests that use
+# this process's Ray instance, Prefect server or pipeline run form one group, so one worker
+# builds those once; the rest (unit and learning tests, tests that start their own Ray clusters
+# or CLI processes) fill the other worker. Most of an integration test is waiting for processes
+# to start, and the second lane does its work in those waits.
+SESSION_FIXTURES = {"ray_session", "prefect_api", "prefect_server", "pipeline_run", "pipeline_project"}
+# Tests that ask for the session's Prefect server but run their own Ray cluster: kept off the
+# session lane, which is the longer one.
+OWN_CLUSTER_NODES = ("tests/e2e/test_multinode.py::",)
+
+
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(config, items):
     for item in items:  # node ids are relative to the repository (pyproject.toml's folder)
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if SESSION_FIXTURES & fixtures and not item.nodeid.startswith(OWN_CLUSTER_NODES):
+            item.add_marker(pytest.mark.xdist_group("session"))
         if (
-            INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ()))
+            INTEGRATION_FIXTURES & fixtures
             or INTEGRATION_DIRS & set(Path(item.nodeid.split("::")[0]).parts)
             or item.get_closest_marker("e2e")
             or item.get_closest_marker("slow")

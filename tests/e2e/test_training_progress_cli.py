@@ -9,9 +9,11 @@ import select
 import subprocess
 import sys
 
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 
-from conftest import REPO
+from conftest import REPO, copy_project, load_project
 
 pytestmark = pytest.mark.e2e
 
@@ -52,9 +54,16 @@ def _run_in_pty(cmd: list[str], cwd, timeout: float = 600) -> tuple[int, str]:
     return proc.wait(timeout=60), out.decode(errors="replace")
 
 
-def test_train_shows_progress_not_library_internals(project):
+def test_train_shows_progress_not_library_internals(project, project_template, tmp_path):
+    # The terminal run and the pipe run go side by side, each in its own project (one SQLite
+    # store each): most of either is waiting for Ray to start.
+    piped = load_project(copy_project(project_template, tmp_path / "piped"))
+    with ThreadPoolExecutor(2) as pool:
+        in_pty = pool.submit(_run_in_pty, _cmd(project, 30), project.root)
+        in_pipe = pool.submit(subprocess.run, _cmd(piped, 20), cwd=piped.root, env=_env(), capture_output=True, text=True, timeout=600)
+        (rc, tty), r = in_pty.result(), in_pipe.result()
+
     # A terminal: the live display, redrawn in place.
-    rc, tty = _run_in_pty(_cmd(project, 30), project.root)
     assert rc == 0, tty[-3000:]
     assert "\x1b[" in tty  # cursor movement of the live redraw
     assert "30/30" in tty and re.search(r"\d+ img/s", tty) and re.search(r"D \d", tty) and re.search(r"G \d", tty), tty[-3000:]
@@ -63,7 +72,6 @@ def test_train_shows_progress_not_library_internals(project):
         assert noise not in tty, (noise, tty[-3000:])
 
     # A pipe: one plain line per log point, no escape codes.
-    r = subprocess.run(_cmd(project, 20), cwd=project.root, env=_env(), capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
     both = r.stdout + r.stderr
     steps = [int(m) for m in re.findall(r"^step (\d+)/20 \(\d+%\) \| \d+ img/s \| elapsed \d+:\d\d eta [\d:?]+ \| D \S+ G \S+$", r.stdout, re.M)]
