@@ -53,6 +53,36 @@ def image_grid(images: torch.Tensor, nrow: int | None = None, pad: int = 1, upsc
     return grid[:, :, 0] if c == 1 else grid
 
 
+def scatter_points(points: torch.Tensor, real: torch.Tensor | None = None, title: str = "samples") -> np.ndarray:
+    """N x 2 points (and the real ones, grey, behind them) as an H x W x 3 uint8 scatter plot:
+    what a 2-D toy GAN shows where an image GAN shows a grid."""
+    fig = Figure(figsize=(4, 4), dpi=100, layout="constrained")
+    canvas = FigureCanvasAgg(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    if real is not None and len(real):
+        r = real.detach().float().cpu().numpy()
+        ax.scatter(r[:, 0], r[:, 1], s=3, c="0.6", alpha=0.5, linewidths=0, label="real")
+    p = points.detach().float().cpu().numpy()
+    ax.scatter(p[:, 0], p[:, 1], s=3, c="tab:blue", alpha=0.6, linewidths=0, label="generated")
+    ax.set_aspect("equal", adjustable="datalim")
+    ax.grid(alpha=0.3)
+    ax.set_title(f"{title} (n={len(p)})", fontsize=9)
+    if real is not None and len(real):
+        ax.legend(fontsize=7, loc="upper right", markerscale=3)
+    canvas.draw()
+    return np.asarray(canvas.buffer_rgba())[..., :3].copy()
+
+
+def sample_picture(samples: torch.Tensor, real: torch.Tensor | None = None) -> np.ndarray:
+    """Samples as one uint8 picture: a grid of N x C x H x W images, a scatter plot of N x 2
+    points (`real` points drawn behind them)."""
+    if samples.dim() == 2 and samples.shape[1] == 2:
+        return scatter_points(samples, real)
+    if samples.dim() == 4:
+        return image_grid(samples)
+    raise ValueError(f"cannot picture samples of shape {tuple(samples.shape)}: expected N x C x H x W images or N x 2 points")
+
+
 def save_grid(images: torch.Tensor, path: str, nrow: int | None = None) -> None:
     h = images.shape[-1]
     Image.fromarray(image_grid(images, nrow, upscale=max(1, 64 // h))).save(path)

@@ -16,6 +16,8 @@ from ganpipe.gans.adversarial import AdversarialRecipe
 from ganpipe.gans.base import SAMPLERS, NextBatch, Sampler, register_family
 from ganpipe.models.toy import ToyDiscriminator, ToyGenerator
 
+PREVIEW_POINTS = 2000
+
 
 class ToySampler(Sampler):
     output_kind = "points"
@@ -30,6 +32,10 @@ class ToySampler(Sampler):
         g = torch.Generator().manual_seed(seed)
         z = torch.randn(n, self.spec["z_dim"], generator=g).to(self.device)
         return self.generator(z).float().cpu()  # [n, 2]
+
+    def preview(self, n: int = 64, seed: int = 0, real: Any = None) -> Tensor:
+        """Points for a scatter plot: a grid's 64 samples say little about 25 modes."""
+        return self.generate(max(n, PREVIEW_POINTS), seed=seed)
 
 
 @register_family("toy")

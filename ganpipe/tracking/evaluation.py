@@ -10,7 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ganpipe.evaluate.figures import History, image_grid, make_figures, write_artifact
+from ganpipe.evaluate.figures import History, image_grid, make_figures, sample_picture, write_artifact
 from ganpipe.tracking import cards, runs
 from ganpipe.tracking.store import TrackingStore
 
@@ -49,6 +49,9 @@ def log_evaluation(
     if sampler.output_kind == "images":
         real = ctx.split("test") if sampler.needs_inputs else None
         runs.log_image(store, run_id, image_grid(sampler.preview(64, seed=ctx.seed, real=real)), "eval/samples.png")
+    elif sampler.output_kind == "points":
+        picture = sample_picture(sampler.preview(seed=ctx.seed), real=ctx.heldout.get("x"))
+        runs.log_image(store, run_id, picture, "eval/samples.png")
     paths = log_figures(store, run_id, sampler, ctx)
     cards.card_for_run(store, run_id, values, info)
     return {**paths, "card": cards.CARD_PATH}

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from ganpipe.evaluate.figures import image_grid
+from ganpipe.evaluate.figures import sample_picture
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +65,7 @@ class MlflowSink:
 
     def log_samples(self, images: torch.Tensor, step: int) -> None:
         try:
-            self.client.log_image(self.run_id, image_grid(images), artifact_file=f"samples/step_{step:07d}.png")
+            self.client.log_image(self.run_id, sample_picture(images), artifact_file=f"samples/step_{step:07d}.png")
         except Exception as e:
             log.warning("could not log sample grid at step %d: %s", step, e)
 
