@@ -87,9 +87,10 @@ class LossConfig(Section):
 
 
 class OptimConfig(Section):
+    name: Literal["adam", "rmsprop"] = "adam"  # G's and D's optimiser (rmsprop: WGAN's, lr only)
     lr_g: float = Field(2e-4, gt=0)
     lr_d: float = Field(2e-4, gt=0)
-    beta1: float = Field(0.5, ge=0, lt=1)
+    beta1: float = Field(0.5, ge=0, lt=1)  # Adam's betas
     beta2: float = Field(0.999, ge=0, lt=1)
     grad_clip: float | None = Field(None, gt=0)  # max grad norm for G and D; None = off
     skip_nonfinite: bool = False  # skip updates with NaN/inf gradients (costs one host sync per step)
@@ -237,6 +238,7 @@ _ADDED_DATA_KEYS = {"on_bad_file": "error", "labels": None}
 # only where it is present and at its default.
 _ADDED_KEYS: dict[str, dict[str, Any]] = {
     "model.params": {"ema_start": 0, "standing_stats": 0},  # biggan
+    "optim": {"name": "adam"},
 }
 
 

@@ -11,8 +11,8 @@ Every loss takes raw (pre-sigmoid) discriminator outputs. Conventions follow the
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
-from typing import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -37,6 +37,7 @@ class AdversarialLoss:
     gradient_penalty: bool = False  # add lambda * GP to the D loss (WGAN-GP)
     probabilistic: bool = True  # D output is a logit of P(real); False for critics
     summary: str = ""  # one line for `ganpipe models`
+    recipe: dict[str, Any] = field(default_factory=dict)  # the paper's optimiser settings (sweeps' loss_recipes)
 
 
 LOSSES: Catalog[AdversarialLoss] = Catalog("loss", names=LOSS_SPECS)

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor, nn
 
 from ganpipe.gans.base import Batch, NextBatch, Recipe, eager
+from ganpipe.gans.optimizers import make_optimizer
 from ganpipe.losses import LOSSES, clip_weights, gradient_penalty, r1_penalty
 
 
@@ -37,8 +38,8 @@ class AdversarialRecipe(Recipe):
         self.sync.broadcast(self.D)
         self.compile_modules(self.G, self.D, multi_forward=(self.D,))  # D sees real, then fake
         o = self.cfg.optim
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+        self.opt_g = make_optimizer(self.G.parameters(), o.lr_g, o)
+        self.opt_d = make_optimizer(self.D.parameters(), o.lr_d, o)
 
     # -- hooks -------------------------------------------------------------------------
     def build(self) -> None:

@@ -21,6 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from ganpipe.gans.base import SAMPLERS, NextBatch, Recipe, Sampler, register_family
+from ganpipe.gans.optimizers import make_optimizer
 from ganpipe.gans.pix2pix import check_inputs, discriminator_loss, optimizer_step, translate
 from ganpipe.losses import LOSSES, GLoss, clip_weights, lsgan_g_unhalved
 from ganpipe.models.cyclegan import TranslatorPair, patch_discriminator
@@ -135,10 +136,8 @@ class CycleGANRecipe(Recipe):
             self.sync.broadcast(m)
         self.compile_modules(self.G.G_AB, self.G.G_BA, self.D_A, self.D_B)  # the modules train_step calls
         o = self.cfg.optim
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
-        self.opt_d = torch.optim.Adam(
-            itertools.chain(self.D_A.parameters(), self.D_B.parameters()), lr=o.lr_d, betas=(o.beta1, o.beta2)
-        )
+        self.opt_g = make_optimizer(self.G.parameters(), o.lr_g, o)
+        self.opt_d = make_optimizer(itertools.chain(self.D_A.parameters(), self.D_B.parameters()), o.lr_d, o)
         steps, hold = self.cfg.train.steps, int(round(p.decay_start * self.cfg.train.steps))
 
         def factor(t: int) -> float:  # t = G steps done; 1 until `hold`, then linearly to 0 at `steps`

@@ -17,6 +17,7 @@ import torch
 from torch import Tensor, nn
 
 from ganpipe.gans.base import SAMPLERS, NextBatch, Recipe, Sampler, eager, register_family
+from ganpipe.gans.optimizers import make_optimizer
 from ganpipe.gans.precision import Precision
 from ganpipe.losses import LOSSES, AdversarialLoss, clip_weights, gradient_penalty, r1_penalty
 from ganpipe.models.pix2pix import PatchDiscriminator, UNetGenerator
@@ -142,8 +143,8 @@ class Pix2PixRecipe(Recipe):
         self.sync.broadcast(self.D)
         self.compile_modules(self.G, self.D, multi_forward=(self.D,))  # D sees real, then fake pairs
         o = self.cfg.optim
-        self.opt_g = torch.optim.Adam(self.G.parameters(), lr=o.lr_g, betas=(o.beta1, o.beta2))
-        self.opt_d = torch.optim.Adam(self.D.parameters(), lr=o.lr_d, betas=(o.beta1, o.beta2))
+        self.opt_g = make_optimizer(self.G.parameters(), o.lr_g, o)
+        self.opt_d = make_optimizer(self.D.parameters(), o.lr_d, o)
 
     def _d(self, a: Tensor) -> Callable[[Tensor], Tensor]:
         """D conditioned on the input a: [N, Cin, S, S]; judges b: [N, Cout, S, S] -> [N, 1, P, P]."""

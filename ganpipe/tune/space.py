@@ -10,8 +10,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from ganpipe.config import PipelineConfig, build_config, deep_merge, parse_overrides
+from ganpipe.config import LossConfig, PipelineConfig, build_config, deep_merge, parse_overrides
 from ganpipe.errors import ConfigError
+from ganpipe.specs.losses import LOSS_SPECS
 
 DOMAINS = ("grid", "choice", "uniform", "loguniform", "randint")
 
@@ -40,6 +41,10 @@ class SweepConfig(BaseModel):
     scheduler: SchedulerConfig = Field(default_factory=SchedulerConfig)
     space: dict[str, dict[str, Any]]
     overrides: dict[str, Any] = Field(default_factory=dict)  # dotted keys applied to every trial
+    # Each trial's loss brings its paper's optimiser settings (ganpipe.specs.losses: WGAN's
+    # RMSProp, WGAN-GP's Adam(1e-4, 0, 0.9), both with 5 critic steps), over the base config and
+    # `overrides`, under the keys the trial samples itself: losses compared at their own recipes.
+    loss_recipes: bool = False
 
     @model_validator(mode="after")
     def _domains(self) -> "SweepConfig":
@@ -73,10 +78,19 @@ def dotted_to_nested(flat: dict[str, Any]) -> dict[str, Any]:
 
 
 def trial_config(base: dict[str, Any], sweep: SweepConfig, params: dict[str, Any]) -> PipelineConfig:
-    """The base config + sweep overrides + one trial's sampled values, validated."""
+    """The base config + sweep overrides (+ the trial's loss recipe) + one trial's sampled
+    values, validated."""
     raw = deep_merge(base, dotted_to_nested(sweep.overrides))
+    if sweep.loss_recipes:
+        raw = deep_merge(raw, dotted_to_nested(loss_recipe(deep_merge(raw, dotted_to_nested(params)))))
     raw = deep_merge(raw, dotted_to_nested(params))
     return build_config(raw, source="trial")
+
+
+def loss_recipe(raw: dict[str, Any]) -> dict[str, Any]:
+    """The dotted keys of the paper recipe of `raw`'s loss ({} for a loss without one)."""
+    name = (raw.get("loss") or {}).get("name", LossConfig().name)
+    return dict(LOSS_SPECS.get(name).recipe)
 
 
 def representative_points(sweep: SweepConfig) -> list[dict[str, Any]]:

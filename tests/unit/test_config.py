@@ -122,5 +122,5 @@ def test_added_keys_at_their_defaults_keep_run_names(path):
 
 def test_added_keys_off_their_defaults_name_another_run():
     base = load_config("configs/biggan-digits.yaml")
-    for key in ("model.params.ema_start=100", "model.params.standing_stats=16"):
+    for key in ("model.params.ema_start=100", "model.params.standing_stats=16", "optim.name=rmsprop"):
         assert load_config("configs/biggan-digits.yaml", [key]).run_name != base.run_name

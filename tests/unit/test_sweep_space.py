@@ -68,3 +68,41 @@ def test_seeded_optuna_search_repeats_its_draws_and_skips_results_without_the_me
     first, again, other = _optuna_draws(0), _optuna_draws(0), _optuna_draws(1)
     assert first == again
     assert first != other
+
+
+def test_loss_recipes_give_each_loss_its_papers_optimiser_settings():
+    import yaml
+
+    from ganpipe.tune.space import trial_config
+
+    base = yaml.safe_load((REPO / "configs/toy-grid25.yaml").read_text())
+    sweep = load_sweep(REPO / "configs/sweeps/toy-grid25-losses.yaml")
+    assert sweep.loss_recipes
+    wgan = trial_config(base, sweep, {"loss.name": "wgan"})
+    assert (wgan.optim.name, wgan.optim.lr_g, wgan.optim.lr_d) == ("rmsprop", 5e-5, 5e-5)
+    assert (wgan.loss.clip_value, wgan.loss.n_critic) == (0.01, 5)
+    gp = trial_config(base, sweep, {"loss.name": "wgan-gp"})
+    assert (gp.optim.name, gp.optim.lr_g, gp.optim.lr_d, gp.optim.beta1, gp.optim.beta2) == ("adam", 1e-4, 1e-4, 0.0, 0.9)
+    assert (gp.loss.n_critic, gp.loss.gp_weight) == (5, 10.0)
+    hinge = trial_config(base, sweep, {"loss.name": "hinge"})  # no recipe of its own: the base config's
+    assert (hinge.optim.name, hinge.optim.lr_g, hinge.optim.beta1, hinge.loss.n_critic) == ("adam", 1e-3, 0.5, 1)
+    assert trial_config(base, sweep, {"loss.name": "wgan", "optim.lr_d": 1e-4}).optim.lr_d == 1e-4  # a sampled key wins
+    sweep.loss_recipes = False
+    assert trial_config(base, sweep, {"loss.name": "wgan"}).optim.name == "adam"
+
+
+def test_rmsprop_builds_rmsprop_for_g_and_d_and_adam_stays_the_default(tmp_path):
+    import torch
+
+    from ganpipe.config import DataConfig, load_config
+    from ganpipe.data.prepare import prepare
+    from ganpipe.train.loop import build_recipe
+
+    data = tmp_path / "ring8"
+    prepare("ring8", data, DataConfig(source="ring8"))
+    tiny = ["model.params.g_width=8", "model.params.d_width=8", "train.batch_size=16", "loss.name=wgan"]
+    r = build_recipe(load_config("configs/toy-ring8.yaml", tiny + ["optim.name=rmsprop", "optim.lr_d=5e-5"]), data, torch.device("cpu"))
+    assert type(r.opt_g) is torch.optim.RMSprop and type(r.opt_d) is torch.optim.RMSprop
+    assert r.opt_d.param_groups[0]["lr"] == 5e-5
+    r = build_recipe(load_config("configs/toy-ring8.yaml", tiny), data, torch.device("cpu"))
+    assert type(r.opt_g) is torch.optim.Adam and r.opt_g.param_groups[0]["betas"] == (0.5, 0.999)
