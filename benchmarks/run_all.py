@@ -32,6 +32,7 @@ SUITE = [
     ("training throughput (Ray Train vs plain PyTorch)", ["train_throughput.py", "--scaling"], ["train_throughput.py", "--families", "dcgan,toy,cyclegan", "--windows", "4", "--window-s", "2"]),
     ("allocator settings (page faults, images/s)", ["allocator.py"], ["allocator.py", "--families", "dcgan,biggan", "--windows", "6"]),
     ("data path", ["data_path.py"], ["data_path.py", "--quick"]),
+    ("prepare at scale (Ray Data, 20k/100k images)", ["prepare_scale.py"], ["prepare_scale.py", "--sizes", "2000,10000", "--skip-dvc"]),
     ("pipeline overhead", ["pipeline_overhead.py"], ["pipeline_overhead.py", "--modes", "local"]),
     ("progress display cost", ["progress_overhead.py"], ["progress_overhead.py", "--pairs", "2", "--steps", "200"]),
     ("speed flags (amp, channels_last, compile)", ["speed_flags.py"], ["speed_flags.py", "--quick"]),
