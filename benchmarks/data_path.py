@@ -6,11 +6,13 @@ the bottleneck (>= 5x the step's consumption).
 
 Rows, all in one process on the same data (the digits, prepared into a temporary folder):
 
-(a) in memory: what `ganpipe.train.loop` does, `load_tensors` once then the loop's `Batcher`
-    (a fresh permutation per epoch, batches indexed out of the decoded split);
+(a) in memory: what `ganpipe.train.loop` does, `load_stored` once (images kept uint8) then the
+    loop's `Batcher` (a fresh permutation per epoch, batches indexed out of the split and
+    converted to float one at a time);
 (b) Ray Data streaming: `ray.data.read_parquet` on the train shards -> `iter_torch_batches`
-    with a local shuffle buffer, each batch decoded by `table_to_tensors` (the same decoding
-    as `load_tensors`), a new pass (a new streaming execution) per epoch;
+    with a local shuffle buffer, each batch collated by the loop's `arrow_collate` (images as
+    stored, uint8; the loader converts them after the copy to the device), a new pass (a new
+    streaming execution) per epoch;
 (b') the same after `Dataset.materialize()` (blocks cached in the object store);
 (c) an image folder (the digits as PNGs, `ganpipe data fetch` layout) decoded with Pillow
     every epoch, batch by batch, resized as `prepare` does;
@@ -43,7 +45,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from ganpipe.config import load_config  # noqa: E402
-from ganpipe.data.loading import images_to_tensor, load_manifest, load_tensors  # noqa: E402
+from ganpipe.data.loading import images_to_tensor, load_manifest, load_stored, load_tensors  # noqa: E402
 from ganpipe.train.loop import Batcher, build_recipe  # noqa: E402
 
 TARGET = 5.0
@@ -87,9 +89,9 @@ def step_rate(cfg: Any, data_dir: Path, steps: int) -> float:
 
 
 def in_memory(data_dir: Path, bs: int, epochs: int) -> tuple[float, float]:
-    """(images/s of the loop's Batcher, one-off seconds to load and decode the split)."""
+    """(images/s of the loop's Batcher, one-off seconds to read the split)."""
     t0 = time.perf_counter()
-    data = load_tensors(data_dir, "train")
+    data = load_stored(data_dir, "train")
     t_load = time.perf_counter() - t0
     n = len(data["image"])
     batcher = Batcher(data, bs, 0, torch.device("cpu"))
@@ -228,7 +230,7 @@ def main() -> None:
     s_all, s_steady, s_first = rd["stream"]
     c_all, c_steady, c_first = rd["materialized"]
     rows: list[tuple[str, float, str]] = [
-        ("(a) in memory: load_tensors + Batcher (the loop's path)", mem, f"one-off load + decode {t_load:.2f} s; then indexing only"),
+        ("(a) in memory: load_stored + Batcher (the loop's path)", mem, f"one-off read {t_load:.2f} s; then indexing + per-batch conversion"),
         (
             "(b) Ray Data streaming: read_parquet -> iter_torch_batches",
             s_all,

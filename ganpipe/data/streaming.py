@@ -1,7 +1,7 @@
 """Training batches streamed from the Parquet shards through Ray Data (`train.loader: stream`).
 
-For splits larger than a worker's memory: rows are read and decoded batch by batch (the same
-decoding as `load_tensors`), each epoch one pass over the worker's shard with a seeded local
+For splits larger than a worker's memory: rows are read batch by batch, kept as stored (images
+uint8) until they reach the device and converted there as the in-memory `Batcher` converts them, each epoch one pass over the worker's shard with a seeded local
 shuffle buffer. A background thread keeps decoded batches ready and opens the next epoch as
 soon as the current one is read, so Ray Data's start-up of each epoch (a few seconds on 2
 cores) overlaps training instead of stalling it.
@@ -17,20 +17,22 @@ from typing import Any
 
 import torch
 
-from ganpipe.data.loading import load_manifest, table_to_tensors
+from ganpipe.data.loading import load_manifest, table_to_numpy, to_model_inputs
 from ganpipe.errors import DataError
 
 def arrow_collate(schema: dict[str, Any]) -> Any:
-    """Ray Data collate: an Arrow batch of prepared rows -> tensors, decoded as `load_tensors` does.
+    """Ray Data collate: an Arrow batch of prepared rows -> tensors as stored (images uint8
+    N x H x W x C; `to_model_inputs` converts them on the device).
 
     An `ArrowBatchCollateFn` receives the batch as a pyarrow.Table, so image bytes are viewed
-    straight from the Arrow buffers (a plain callable would get numpy object arrays of bytes).
+    straight from the Arrow buffers (a plain callable would get numpy object arrays of bytes);
+    each column is copied once out of them, as the batch outlives the Arrow table.
     """
     from ray.data.collate_fn import ArrowBatchCollateFn
 
     class DecodeArrow(ArrowBatchCollateFn):
         def __call__(self, batch: Any) -> dict[str, torch.Tensor]:
-            return table_to_tensors(batch, schema)
+            return {k: torch.from_numpy(v.copy()) for k, v in table_to_numpy(batch, schema).items()}
 
     return DecodeArrow()
 
@@ -114,7 +116,7 @@ class StreamBatcher:
                 raise item
             raise DataError(f"streaming the training data failed: {type(item).__name__}: {item}") from item
         self.epoch, batch = item
-        return {k: v.to(self.device, non_blocking=True) for k, v in batch.items()}
+        return to_model_inputs({k: v.to(self.device, non_blocking=True) for k, v in batch.items()})
 
     def close(self, timeout: float = 10.0) -> None:
         """Stop the reader thread (it exits at its next batch, or at once when the queue is full)."""

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from ganpipe.config import PipelineConfig, build_config
-from ganpipe.data.loading import load_manifest, load_tensors
+from ganpipe.data.loading import load_manifest, load_stored, to_model_inputs
 from ganpipe.gans import FAMILIES, DataInfo
 from ganpipe.gans.base import Batch, GradSync, Recipe
 from ganpipe.train.checkpoint import load_state, save_checkpoint
@@ -77,6 +77,11 @@ def seed_everything(seed: int) -> None:
 class Batcher:
     """Random mini-batches from an in-memory split, one fresh permutation per epoch (per rank).
 
+    Images may be kept as stored (uint8 N x H x W x C, `data.loading.load_stored`): each batch is
+    then converted to what the recipe takes (float N x C x H x W in [-1, 1]) after its copy to
+    the device, so the split costs a byte a pixel wherever it lives, and the copy a quarter of
+    the float one. Float data (tests, benchmarks) pass through unchanged.
+
     On an accelerator the split is moved to device memory when it takes at most
     `device_fraction` of it: batches are then indexed on the device, with no copy per step.
     A larger split stays in host memory; with `pin`, each batch is gathered into one of two
@@ -124,7 +129,7 @@ class Batcher:
     def __call__(self) -> Batch:
         if self._stream is None:
             idx = self._indices()
-            return {k: v[idx].to(self.device, non_blocking=True) for k, v in self.data.items()}
+            return to_model_inputs({k: v[idx].to(self.device, non_blocking=True) for k, v in self.data.items()})
         if self._next is None:
             self._next = self._prefetch()
         batch, ready = self._next
@@ -144,7 +149,7 @@ class Batcher:
         for k, v in self.data.items():
             torch.index_select(v, 0, idx, out=buf[k])
         with torch.cuda.stream(self._stream):
-            batch = {k: b.to(self.device, non_blocking=True) for k, b in buf.items()}
+            batch = to_model_inputs({k: b.to(self.device, non_blocking=True) for k, b in buf.items()})
             event = torch.cuda.Event()
             event.record(self._stream)
         self._copied[slot] = event
@@ -236,7 +241,7 @@ def run_training(
             if rank == 0 and sink is not None:
                 sink.log_metrics({k: v for k, v in metrics.items() if k != "step"}, step)
                 if due.samples:
-                    sink.log_samples(recipe.sampler().preview(64, seed=0, real={k: v[:32] for k, v in data.items()}), step)
+                    sink.log_samples(recipe.sampler().preview(64, seed=0, real=to_model_inputs({k: v[:32] for k, v in data.items()})), step)
             if reporter is None or not due.report:  # see Due.report: logged metrics go to the sink
                 continue
             if not due.checkpoint:
@@ -267,16 +272,15 @@ def _save(folder: Path, recipe: Recipe, cfg: PipelineConfig, step: int, extra: d
 
 
 def _split(cfg: PipelineConfig, data_dir: str | Path, rank: int, world: int) -> tuple[Batch, int]:
-    """This rank's training data in memory and the split's size. When streaming, the data are
-    read batch by batch elsewhere, and only a few validation images are kept, for sample previews."""
+    """This rank's training data in memory, as stored (images uint8), and the split's size.
+
+    Each rank reads only its own rows (rank::world) from the shared shards; the Batcher
+    converts a batch at a time on the device. When streaming, the data are read batch by batch
+    elsewhere, and only a few validation images are kept, for sample previews."""
+    n = int(load_manifest(data_dir)["counts"]["train"])
     if cfg.train.loader == "stream":
-        n = int(load_manifest(data_dir)["counts"]["train"])
-        return {k: v[:32] for k, v in load_tensors(data_dir, "val").items()}, n
-    data = load_tensors(data_dir, "train")
-    n = len(next(iter(data.values())))
-    if world > 1:  # each rank reads the shared shards and keeps its own slice
-        data = {k: v[rank::world] for k, v in data.items()}
-    return data, n
+        return {k: v[:32].clone() for k, v in load_stored(data_dir, "val").items()}, n
+    return load_stored(data_dir, "train", rank, world), n
 
 
 def _batches(cfg: PipelineConfig, data_dir: str | Path, data: Batch, seed: int, device: torch.device, stream: Any) -> Any:
