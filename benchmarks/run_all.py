@@ -33,6 +33,7 @@ SUITE = [
     ("allocator settings (page faults, images/s)", ["allocator.py"], ["allocator.py", "--families", "dcgan,biggan", "--windows", "6"]),
     ("data path", ["data_path.py"], ["data_path.py", "--quick"]),
     ("prepare at scale (Ray Data, 20k/100k images)", ["prepare_scale.py"], ["prepare_scale.py", "--sizes", "2000,10000", "--skip-dvc"]),
+    ("worker memory (rank rows, uint8)", ["train_memory.py"], ["train_memory.py", "--sizes", "40000,20000", "--steps", "2"]),
     ("pipeline overhead", ["pipeline_overhead.py"], ["pipeline_overhead.py", "--modes", "local"]),
     ("progress display cost", ["progress_overhead.py"], ["progress_overhead.py", "--pairs", "2", "--steps", "200"]),
     ("speed flags (amp, channels_last, compile)", ["speed_flags.py"], ["speed_flags.py", "--quick"]),

@@ -209,7 +209,7 @@ def main() -> None:
                 if not previous:
                     worst = max(worst, ratio)
                 t.add_row(
-                    f"{size:,}", "whole split, float32 (previous)" if previous else "rank rows, uint8", str(r["rank"]),
+                    f"{sum(x['rows'] for x in runs[size, previous]):,}", "whole split, float32 (previous)" if previous else "rank rows, uint8", str(r["rank"]),
                     f"{r['slice_u8'] / mb:.0f}", f"{r['model'] / mb:.0f}", f"{r['peak'] / mb:.0f}",
                     f"{ratio:.2f}", f"{r['peak'] / (r['slice_u8'] + r['model']):.2f}",
                 )

@@ -48,7 +48,7 @@ class Evaluated:
     model_uri: str
     reused: bool = False
     seconds: float = 0.0
-    compute_seconds: float = 0.0  # computing the metrics (evaluate_checkpoint); 0 when reused
+    compute_seconds: float = 0.0  # computing the metrics (evaluate_and_log); 0 when reused
 
 
 @dataclass
@@ -152,42 +152,56 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project, progr
     return Trained(run_id, result.checkpoint, result.metrics, loop_seconds=float(result.metrics.get("time.train_s", 0.0)))
 
 
-def eval_context(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Project):
-    """The sampler and the evaluation context (real data, fakes, classifier), built once and
-    shared by the metrics and the figures."""
+def eval_context(cfg: PipelineConfig, export: tuple[dict[str, Any], dict[str, Any]], data_dir: Path, project: Project, device: str = "cpu"):
+    """The sampler (the exported generator, on `device`) and the evaluation context (real data,
+    fakes, classifier), built once and shared by the metrics and the figures."""
     from ganpipe.evaluate.metrics import EvalContext
     from ganpipe.gans.base import sampler_from_export
-    from ganpipe.train.checkpoint import load_export
 
-    sampler = sampler_from_export(*load_export(checkpoint))
+    sampler = sampler_from_export(*export, device=device)
     return EvalContext(sampler, data_dir, project.cache, cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
 
 
-def evaluate_checkpoint(cfg: PipelineConfig, checkpoint: Path, data_dir: Path, project: Project, metrics: list[str] | None = None):
+def evaluate_and_log(cfg: dict[str, Any], export: tuple[dict[str, Any], dict[str, Any]], data_dir: str, project: dict[str, Any], run_id: str, device: str = "cpu") -> tuple[dict[str, float], dict[str, Any], float]:
+    """The evaluation stage's work, wherever `evaluate.placement` runs it (this process or a
+    Ray task on a GPU node): the config's metrics with the generator on `device`, then the
+    record, sample grid, figures and card logged to the run. Plain arguments (a config dict,
+    the generator's export, paths): a task on another node cannot read the driver's disk.
+    Returns (values, info, seconds computing the metrics)."""
+    from ganpipe.config import build_config
     from ganpipe.evaluate.metrics import evaluate
+    from ganpipe.tracking.evaluation import log_evaluation
 
-    ctx = eval_context(cfg, checkpoint, data_dir, project)
-    values, info = evaluate(ctx, metrics or cfg.eval.metrics)
-    return values, info, ctx
+    config, proj = build_config(cfg), Project.from_dict(project)
+    t0 = time.perf_counter()
+    ctx = eval_context(config, export, Path(data_dir), proj, device)
+    values, info = evaluate(ctx, config.eval.metrics)
+    compute_s = time.perf_counter() - t0
+    log_evaluation(proj.store, run_id, ctx.sampler, ctx, values, info, step=config.train.steps, compute_s=compute_s)
+    return values, info, compute_s
 
 
 @timed
 def evaluate_stage(cfg: PipelineConfig, trained: Trained, prepared: Prepared, project: Project) -> Evaluated:
+    """Evaluates where a GPU is (`evaluate.placement`: a Ray task with one when the cluster
+    has them), so a head node without GPUs never samples on its CPU."""
+    from ganpipe.evaluate.placement import choose_placement, run_placed
     from ganpipe.tracking import runs
-    from ganpipe.tracking.evaluation import log_evaluation
     from ganpipe.tracking.pyfunc import log_generator
+    from ganpipe.train.checkpoint import load_export
 
     store = project.store
     r = store.client().get_run(trained.run_id)
     if r.data.tags.get("ganpipe.eval_status") == "FINISHED" and r.data.tags.get("ganpipe.model_uri"):
         vals = {k[len("eval.") :]: v for k, v in r.data.metrics.items() if k.startswith("eval.")}
         return Evaluated(trained.run_id, vals, {}, r.data.tags["ganpipe.model_uri"], reused=True)
-    t0 = time.perf_counter()
-    values, info, ctx = evaluate_checkpoint(cfg, trained.checkpoint, prepared.path, project)
-    compute_s = time.perf_counter() - t0
-    log_evaluation(store, trained.run_id, ctx.sampler, ctx, values, info, step=cfg.train.steps, compute_s=compute_s)
+    placement = choose_placement()
+    log.info("evaluating run %s: %s", trained.run_id, placement.describe())
+    values, info, compute_s = run_placed(
+        placement, evaluate_and_log, cfg.to_dict(), load_export(trained.checkpoint), str(prepared.path), project.to_dict(), trained.run_id
+    )
     model_uri = log_generator(store, trained.run_id, trained.checkpoint)
-    runs.set_tags(store, trained.run_id, {"ganpipe.eval_status": "FINISHED", "ganpipe.model_uri": model_uri})
+    runs.set_tags(store, trained.run_id, {"ganpipe.eval_status": "FINISHED", "ganpipe.model_uri": model_uri, "ganpipe.eval_placement": placement.describe()})
     runs.end_run(store, trained.run_id, "FINISHED")
     return Evaluated(trained.run_id, values, info, model_uri, compute_seconds=compute_s)
 

@@ -56,6 +56,7 @@ INTEGRATION_DIRS = {"e2e", "learning"}
 INTEGRATION_NODES = (
     "tests/reliability/test_node_removal.py::test_removed_node_run_resumes_from_latest_checkpoint",  # a Ray cluster
     "tests/unit/test_local_ray.py::",  # Ray instances in a child process
+    "tests/evaluate/test_placement.py::test_a_gpu_node_gets_the_evaluation_and_the_head_does_not",  # a Ray cluster
     "tests/unit/test_prefect_server.py::test_started_once_reused_by_another_process_then_stopped",  # a Prefect server
     "tests/data/test_dvc_fast_path.py::test_a_generated_set_has_its_own_stage_and_leaves_no_file_behind",  # DVC processes
     "tests/unit/test_grad_sync.py::",  # a 2-process gloo group

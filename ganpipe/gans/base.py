@@ -241,8 +241,8 @@ class Sampler(ABC):
     def build_generator(spec: dict[str, Any]) -> nn.Module: ...
 
     @classmethod
-    def from_export(cls, spec: dict[str, Any], state: dict[str, Tensor], device: str = "cpu") -> "Sampler":
-        g = cls.build_generator(spec)
+    def from_export(cls, spec: dict[str, Any], state: dict[str, Tensor], device: torch.device | str = "cpu") -> "Sampler":
+        g = cls.build_generator(spec).to(device)  # the state is copied straight to where it samples
         g.load_state_dict(state)
         return cls(spec, g, device)
 
@@ -318,8 +318,10 @@ class Recipe(ABC):
         """(spec, generator state) from which `sampler_cls.from_export` rebuilds the generator."""
 
     def sampler(self) -> Sampler:
+        """A sampler of the current generator on the training device: previews and in-training
+        evaluation generate where the recipe trains (a copy of the weights, not a view)."""
         spec, state = self.export()
-        return self.sampler_cls.from_export(spec, {k: v.detach().cpu() for k, v in state.items()}, "cpu")
+        return self.sampler_cls.from_export(spec, {k: v.detach() for k, v in state.items()}, self.device)
 
     def extra_state(self) -> dict[str, Any]:
         return {}
@@ -435,7 +437,7 @@ def register_family(name: str) -> Callable[[R], R]:
     return deco
 
 
-def sampler_from_export(spec: dict[str, Any], state: dict[str, Tensor], device: str = "cpu") -> Sampler:
+def sampler_from_export(spec: dict[str, Any], state: dict[str, Tensor], device: torch.device | str = "cpu") -> Sampler:
     import ganpipe.gans  # noqa: F401  (registers the families)
 
     return SAMPLERS.get(spec["family"]).from_export(spec, state, device)

@@ -4,7 +4,8 @@ ASHA and FIFO trials are full Ray Train runs (the same recipe and loop as the pi
 report `eval.<metric>` at `eval.every` steps through Train's TuneReportCallback, so the
 scheduler can stop bad trials early. Population Based Training needs Tune-managed
 checkpoints to exploit and explore, so PBT trials run the same loop inside the trial
-process (one worker each), reporting through `ray.tune.report(checkpoint=...)`.
+process (one worker each, on a GPU of its own when the trial trains on GPUs), reporting
+through `ray.tune.report(checkpoint=...)`.
 """
 
 from __future__ import annotations
@@ -150,6 +151,7 @@ class TuneReporter:
 
 def pbt_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     """A Tune trial running the loop in-process (PBT restores it from Tune checkpoints)."""
+    import torch
     from ray import tune
 
     from ganpipe.tracking import runs
@@ -169,11 +171,15 @@ def pbt_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
         # the explored params this trial goes on with.
         runs.set_tags(store, rid, {"ganpipe.restored_from": f"{origin['trial_id']}@{origin['step']}"})
         runs.log_dict(store, rid, {"from_trial": origin["trial_id"], "step": origin["step"], "params": params}, f"pbt/restore-step-{origin['step']}.json")
+    # The trial reserved a GPU when the sweep trains on GPUs (`trial_resources`); Ray makes it
+    # the trial's only visible device.
+    device = torch.device("cuda") if ctx.get("use_gpu") else torch.device("cpu")
     try:
         with runs.lifecycle(store, rid):
             run_training(
                 cfg,
                 ctx["data_dir"],
+                device=device,
                 reporter=reporter,
                 sink=MlflowSink(project.tracking_uri, rid),
                 evaluator=make_evaluator(cfg, ctx["data_dir"], project.cache),
@@ -235,6 +241,7 @@ def run_sweep(
     from ray import tune
 
     from ganpipe.tracking import runs
+    from ganpipe.train.driver import resolve_gpu
     from ganpipe.train.local_ray import ensure_ray
 
     store = project.store
@@ -253,17 +260,13 @@ def run_sweep(
     parent = runs.start_run(store, probe.experiment, sweep_name, {"sweep": sweep.model_dump(mode="json"), "base": base}, {"ganpipe.stage": "sweep"})
     if invalid:
         runs.log_dict(store, parent, {"invalid_combinations": invalid}, "sweep/invalid.json")
-    ctx = {"base": base, "sweep": sweep.model_dump(mode="json"), "data_dir": str(data_dir.resolve()), "project": project.to_dict(), "parent": parent, "faults": faults}
     is_pbt = sweep.scheduler.name == "pbt"
-    fn = pbt_trial if is_pbt else train_trial
-
-    def trainable(params: dict[str, Any], ctx: dict[str, Any] = ctx, fn: Any = fn) -> None:
-        fn(params, ctx)
-
-    # A Train-backed trial's own process needs no CPU (its workers reserve theirs); PBT trials train in-process.
-    # (Tune needs a non-empty request: a token amount of memory, which every node has.)
-    resources = {"CPU": probe.train.cpus_per_worker} if is_pbt else {"CPU": 0, "memory": 2**20}
-    trainable = tune.with_resources(trainable, resources)
+    use_gpu = is_pbt and resolve_gpu(probe)  # Train-backed trials decide in their own fit
+    ctx = {
+        "base": base, "sweep": sweep.model_dump(mode="json"), "data_dir": str(data_dir.resolve()), "project": project.to_dict(),
+        "parent": parent, "faults": faults, "use_gpu": use_gpu,
+    }
+    trainable = make_trainable(pbt_trial if is_pbt else train_trial, ctx, trial_resources(probe, is_pbt, use_gpu))
     progress = trial_progress(TrialTable(f"eval.{metric}", mode, max_steps=probe.train.steps))
     tuner = tune.Tuner(
         trainable,
@@ -305,6 +308,26 @@ def run_sweep(
         result.best_config = trial_config(base, sweep, best.params)
     log_summary(store, result)
     return result
+
+
+def trial_resources(cfg: PipelineConfig, pbt: bool, use_gpu: bool) -> dict[str, float]:
+    """What a trial's own process reserves. A Train-backed trial's process needs no CPU (its
+    workers reserve theirs; Tune needs a non-empty request: a token amount of memory, which
+    every node has). A PBT trial trains in its own process: one worker's CPUs, and one GPU
+    when the sweep trains on GPUs (`train.use_gpu`, "auto": when the cluster has GPUs)."""
+    if not pbt:
+        return {"CPU": 0, "memory": 2**20}
+    return {"CPU": cfg.train.cpus_per_worker, **({"GPU": 1} if use_gpu else {})}
+
+
+def make_trainable(fn: Callable[[dict[str, Any], dict[str, Any]], None], ctx: dict[str, Any], resources: dict[str, float]) -> Any:
+    """The Tune trainable: `fn(params, ctx)` with the trial's resource request attached."""
+    from ray import tune
+
+    def trainable(params: dict[str, Any], ctx: dict[str, Any] = ctx, fn: Any = fn) -> None:
+        fn(params, ctx)
+
+    return tune.with_resources(trainable, resources)
 
 
 def _warn_without_state_api() -> None:

@@ -108,12 +108,26 @@ def validate(base: dict[str, Any], sweep: SweepConfig) -> list[str]:
     invalid = []
     for point in representative_points(sweep):
         try:
-            trial_config(base, sweep, point)
+            cfg = trial_config(base, sweep, point)
         except ConfigError as e:
             if "unknown key" in e.message:
                 raise ConfigError(f"sweep space: {e.message}", hint=e.hint) from None
             invalid.append(f"{point}: {e.message}")
+            continue
+        check_scheduler(sweep, cfg)
     return invalid
+
+
+def check_scheduler(sweep: SweepConfig, cfg: PipelineConfig) -> None:
+    """PBT trials train in the trial's own process (Tune must own their checkpoints to exploit
+    and explore), so each trial is one worker: with more, the request would be ignored."""
+    if sweep.scheduler.name == "pbt" and cfg.train.num_workers > 1:
+        raise ConfigError(
+            f"scheduler pbt trains each trial in its own process, one worker (one GPU with train.use_gpu): "
+            f"train.num_workers={cfg.train.num_workers} cannot be honoured",
+            hint="set train.num_workers: 1 under the sweep's overrides (PBT's trials run side by side, "
+            "up to max_concurrent_trials), or use scheduler asha or fifo, whose trials are Ray Train runs of num_workers workers",
+        )
 
 
 def to_tune(space: dict[str, dict[str, Any]], search: str) -> dict[str, Any]:

@@ -63,6 +63,7 @@ def test_pipeline_end_to_end(pipeline_run, pipeline_project, tmp_path):
     assert tags["data.fingerprint"] == manifest["fingerprint"]
     assert tags["git.commit"] and tags["ganpipe.version"]
     assert tags["family"] == "dcgan" and tags["loss"] == "nonsaturating"
+    assert tags["ganpipe.eval_placement"] == "in-process (cpu)"  # no GPU in this cluster: evaluated here
     assert run.data.params["train.steps"] == "40"
     arts = {a.path for a in c.list_artifacts(run.info.run_id)}
     assert {"config", "samples", "eval"} <= arts

@@ -106,3 +106,55 @@ def test_rmsprop_builds_rmsprop_for_g_and_d_and_adam_stays_the_default(tmp_path)
     assert r.opt_d.param_groups[0]["lr"] == 5e-5
     r = build_recipe(load_config("configs/toy-ring8.yaml", tiny), data, torch.device("cpu"))
     assert type(r.opt_g) is torch.optim.Adam and r.opt_g.param_groups[0]["betas"] == (0.5, 0.999)
+
+
+# -- PBT trials' resources ------------------------------------------------------------------------
+
+def _pbt_base(*overrides: str) -> tuple[dict, object]:
+    from ganpipe.config import load_config
+
+    base = load_config(REPO / "configs/dcgan-digits.yaml", list(overrides)).to_dict()
+    return base, load_sweep(REPO / "configs/sweeps/dcgan-digits-pbt.yaml")
+
+
+def test_pbt_with_several_workers_per_trial_is_refused_at_config_time():
+    from ganpipe.tune.space import validate
+
+    base, sweep = _pbt_base("train.num_workers=2")
+    with pytest.raises(ConfigError, match="pbt trains each trial in its own process.*num_workers=2 cannot be honoured") as e:
+        validate(base, sweep)
+    assert "asha or fifo" in e.value.hint
+    assert validate(*_pbt_base("train.num_workers=1")) == []
+    sweep.scheduler.name = "asha"  # Train-backed trials take any number of workers
+    assert validate(base, sweep) == []
+
+
+@pytest.mark.parametrize("pbt, use_gpu, bundle", [
+    (True, True, {"CPU": 2.0, "GPU": 1.0}),  # a GPU per PBT trial, which trains in its own process
+    (True, False, {"CPU": 2.0}),
+    (False, True, {"memory": 2.0**20}),  # Train-backed: no CPU or GPU, the trial's workers reserve theirs
+])
+def test_trial_resource_request(pbt, use_gpu, bundle):
+    """The placement group Tune asks for per trial (what the trainable carries into Tune)."""
+    from ray.tune.trainable.function_trainable import wrap_function
+
+    from ganpipe.tune.runner import make_trainable, pbt_trial, train_trial, trial_resources
+    from ganpipe.tune.space import trial_config
+
+    base, sweep = _pbt_base("train.cpus_per_worker=2")
+    cfg = trial_config(base, sweep, {})
+    trainable = make_trainable(pbt_trial if pbt else train_trial, {}, trial_resources(cfg, pbt, use_gpu))
+    pgf = wrap_function(trainable).default_resource_request({})
+    assert pgf.bundles == [bundle]
+
+
+def test_pbt_trials_on_a_cluster_without_gpus_request_none(ray_session):
+    """use_gpu auto on the (GPU-less) test cluster: PBT trials ask for CPUs only, as before."""
+    from ganpipe.train.driver import resolve_gpu
+    from ganpipe.tune.runner import trial_resources
+    from ganpipe.tune.space import trial_config
+
+    base, sweep = _pbt_base()
+    cfg = trial_config(base, sweep, {})
+    assert cfg.train.use_gpu == "auto" and resolve_gpu(cfg) is False
+    assert trial_resources(cfg, True, resolve_gpu(cfg)) == {"CPU": cfg.train.cpus_per_worker}
