@@ -47,6 +47,7 @@ def test_a_cluster_without_gpus_evaluates_in_process(ray_session):
 
 
 def test_a_gpu_node_gets_the_evaluation_and_the_head_does_not(tmp_path):
+    """Two-node cluster, GPU only on the worker node: evaluation and PBT trials go there."""
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     r = subprocess.run([sys.executable, str(REPO / "tests/evaluate/placement_driver.py")], capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -57,3 +58,7 @@ def test_a_gpu_node_gets_the_evaluation_and_the_head_does_not(tmp_path):
     assert placed["remote"] is True and placed["device"] == "cuda" and placed["options"] == {"num_gpus": 1, "num_cpus": 1}
     assert placed["ran"]["node"] == out["gpu_node"] != out["head"]  # the task ran on the GPU node
     assert placed["ran"]["gpu_ids"] == ["0"] and placed["ran"]["device"] == "cuda"
+    # A PBT trial of a GPU sweep reserves a GPU, gets it, and trains on it (one per trial).
+    trial = out["pbt_trial"]
+    assert trial["resources"] == {"CPU": 1, "GPU": 1}
+    assert trial["ran"]["node"] == out["gpu_node"] and trial["ran"]["gpu_ids"] == ["0"] and trial["ran"]["device"] == "cuda"
