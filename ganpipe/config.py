@@ -128,12 +128,24 @@ class TrainConfig(Section):
     # accelerator); stream: Ray Data reads and decodes the Parquet shards batch by batch, for a
     # split larger than a worker's memory.
     loader: Literal["memory", "stream"] = "memory"
+    # DiffAugment (Zhao et al. 2020) for small data sets: these differentiable transforms, in
+    # order, on real and generated images before every D call (families whose D judges single
+    # images: dcgan, cgan, biggan). [] = off; "color,translation,cutout" is the paper's policy.
+    augment: list[Literal["color", "translation", "cutout"]] = Field(default_factory=list)
     run_name: str | None = None  # default: <name>-<config hash>, so re-running resumes
 
     @field_validator("run_name")
     @classmethod
     def _run_name_ok(cls, v: str | None) -> str | None:
         return _safe_name(v)
+
+    @field_validator("augment", mode="before")
+    @classmethod
+    def _augment_policy(cls, v: Any) -> Any:
+        # The reference's policy string ("color,translation,cutout"); "off"/"none"/"" = [].
+        if isinstance(v, str):
+            return [] if v.strip().lower() in ("", "off", "none") else [p.strip() for p in v.split(",")]
+        return [] if v is False or v is None else v
 
     @field_validator("amp", mode="before")
     @classmethod
@@ -230,7 +242,7 @@ class PipelineConfig(Section):
 
 # train keys added after run names were first hashed, with their defaults: a config that leaves
 # them at the default hashes as before.
-_ADDED_TRAIN_KEYS = {"cudnn_benchmark": True, "tf32": True, "sync_bn": False}
+_ADDED_TRAIN_KEYS: dict[str, Any] = {"cudnn_benchmark": True, "tf32": True, "sync_bn": False, "augment": []}
 _ADDED_DATA_KEYS = {"on_bad_file": "error", "labels": None}
 
 # Keys added to other sections (dotted path of the section -> key -> default), same rule.

@@ -37,6 +37,12 @@ def validate(cfg: PipelineConfig) -> PipelineConfig:
     for m in cfg.eval.metrics:  # fail now, not after training
         METRIC_NAMES.get(m)
     family.check(cfg)
+    if cfg.train.augment and not family.augment:
+        augmentable = [n for n in FAMILY_SPECS if FAMILY_SPECS.get(n).augment]
+        raise ConfigError(
+            f"train.augment: DiffAugment applies where D judges single images ({', '.join(augmentable)}), not family {cfg.model.family}",
+            hint="set train.augment=off",
+        )
     check_labels(cfg)
     check_sync_bn(cfg, family.batchnorm(cfg.model.params))
     return cfg

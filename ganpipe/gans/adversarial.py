@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from ganpipe.gans.augment import diff_augment
 from ganpipe.gans.base import Batch, NextBatch, Recipe, eager
 from ganpipe.gans.optimizers import make_optimizer
 from ganpipe.losses import LOSSES, clip_weights, gradient_penalty, r1_penalty
@@ -57,6 +58,12 @@ class AdversarialRecipe(Recipe):
 
     def d_forward(self, x: Tensor, cond: Tensor | None) -> Tensor:
         return self.D(x)
+
+    def augment(self, x: Tensor) -> Tensor:
+        """D's view of an image batch: `train.augment` (DiffAugment) on real and fake alike,
+        in D's and G's steps; the identity when off."""
+        policy = self.cfg.train.augment
+        return diff_augment(x, policy) if policy else x
 
     def after_g_step(self) -> None:
         """E.g. EMA update of G's weights."""
@@ -103,8 +110,8 @@ class AdversarialRecipe(Recipe):
                 real = real.detach().requires_grad_(True)
             with self.autocast():
                 with eager(self.D) if r1 else nullcontext():  # R1 differentiates D(real) twice
-                    d_real = self.d_forward(real, cond)
-                d_fake = self.d_forward(fake.to(real.dtype), cond)
+                    d_real = self.d_forward(self.augment(real), cond)
+                d_fake = self.d_forward(self.augment(fake.to(real.dtype)), cond)
                 loss_d = self.loss.d_loss(d_real, d_fake)
             penalty = torch.zeros((), device=self.device)
             scale = self.precision.input_grad_scale(self.opt_d)
@@ -121,7 +128,7 @@ class AdversarialRecipe(Recipe):
         cond = self.random_condition(n) if cond is not None else None
         with self.autocast():
             fake = self.g_forward(self._z(n), cond)
-            d_gen = self.d_forward(fake, cond)
+            d_gen = self.d_forward(self.augment(fake), cond)
             loss_g = self.loss.g_loss(d_gen)
         self._step(self.opt_g, self.G, loss_g)
         self.after_g_step()

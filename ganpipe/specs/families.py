@@ -46,6 +46,7 @@ class FamilySpec:
     data_kinds: tuple[str, ...] = ("images",)
     check: Check = _no_check  # raises ConfigError for impossible combinations; params already filled in
     batchnorm: Callable[[dict], bool] = lambda params: False  # whether its networks have BatchNorm layers
+    augment: bool = False  # train.augment applies: D judges single images (not pairs, not points)
 
 
 FAMILY_SPECS: Catalog[FamilySpec] = Catalog("model family")
@@ -159,17 +160,18 @@ def check_toy(cfg: PipelineConfig) -> None:
 
 FAMILY_SPECS.add("dcgan", FamilySpec(
     DCGANParams, "DCGAN (Radford et al. 2016): transposed-conv G, strided-conv D; unconditional images", check=check_image_gan,
-    batchnorm=lambda p: True,
+    batchnorm=lambda p: True, augment=True,
 ))
 FAMILY_SPECS.add("cgan", FamilySpec(
     CGANParams, "conditional GAN (Mirza & Osindero 2014): one-hot class joins z in G and the image channels in D", check=check_image_gan,
-    batchnorm=lambda p: True,
+    batchnorm=lambda p: True, augment=True,
 ))
 FAMILY_SPECS.add("biggan", FamilySpec(
     BigGANParams,
     "BigGAN-style (Brock et al. 2019): residual G/D, spectral norm, self-attention, conditional BN, projection D, EMA, truncation",
     check=check_biggan,
     batchnorm=lambda p: True,  # G's conditional BatchNorm
+    augment=True,
 ))
 FAMILY_SPECS.add("pix2pix", FamilySpec(
     Pix2PixParams,

@@ -1,0 +1,128 @@
+"""Data-efficient training: DiffAugment (`train.augment`) against none, on small data sets, at the
+same number of steps and on the same seeds.
+
+    python benchmarks/small_data.py                  # dcgan-faces (100 faces) and digits-200, seeds 0,1,2
+    python benchmarks/small_data.py --steps 600      # shorter runs (the table says how long)
+    python benchmarks/small_data.py --quick          # 10% of the steps: a smoke run
+
+Rows: `dcgan-faces` (the built-in faces set: 80 training images, SWD on held-out faces) and
+`digits-200` (configs/dcgan-digits.yaml trained on 200 training digits drawn once, seeded;
+FCD measured with the full set's held-out images and classifier, whose floor is reported).
+Target: augmentation lowers the metric's mean over the seeds on both (lower is better).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from _common import prepared, result_line
+
+POLICY = "color,translation,cutout"
+QUICK_FRACTION = 0.1
+SETS = {  # name -> (config, metric, training images kept: None = all)
+    "dcgan-faces": ("configs/dcgan-faces.yaml", "swd", None),
+    "digits-200": ("configs/dcgan-digits.yaml", "fcd", 200),
+}
+
+
+def subsample_train(full: Path, out: Path, n: int, seed: int = 0) -> Path:
+    """A prepared copy of `full` whose train split keeps n seeded rows (val and test unchanged)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    if (out / "manifest.json").exists():
+        return out
+    shutil.copytree(full, out)
+    for f in out.glob("train-*.parquet"):
+        f.unlink()
+    table = pa.concat_tables([pq.read_table(f) for f in sorted(full.glob("train-*.parquet"))])
+    keep = torch.randperm(table.num_rows, generator=torch.Generator().manual_seed(seed))[:n].sort().values
+    pq.write_table(table.take(pa.array(keep.numpy())), out / "train-00000.parquet")
+    m = json.loads((full / "manifest.json").read_text())
+    m["counts"]["train"] = n
+    m["fingerprint"] = f"{m['fingerprint'][:48]}-train{n}-seed{seed}"
+    (out / "manifest.json").write_text(json.dumps(m, indent=2, sort_keys=True))
+    return out
+
+
+def run(name: str, work: Path, seed: int, augment: str, steps: int | None) -> dict:
+    from ganpipe.evaluate.metrics import EvalContext, evaluate
+    from ganpipe.train.loop import run_training
+
+    config, metric, keep = SETS[name]
+    sets = [f"train.seed={seed}", f"train.augment={augment}"] + ([f"train.steps={steps}"] if steps else [])
+    cfg, full = prepared(config, work, sets)
+    data = subsample_train(full, work / "prepared" / f"{full.name}-train{keep}", keep) if keep else full
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    result = run_training(cfg, data)
+    wall = time.perf_counter() - t0
+    ctx = EvalContext(result.recipe.sampler(), full, work / "cache", cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
+    values, _ = evaluate(ctx, [metric])
+    return {"set": name, "seed": seed, "augment": augment, "steps": cfg.train.steps, "train_images": keep or int(json.loads((full / "manifest.json").read_text())["counts"]["train"]),
+            "metric": metric, "value": values[metric], "floor": values.get(f"{metric}_floor"), "wall_s": round(wall, 1)}  # fmt: skip
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--only", default=",".join(SETS), help=f"comma-separated subset of: {', '.join(SETS)}")
+    ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--steps", type=int, default=None, help="train.steps for every run (default: each config's)")
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    names = [n for n in args.only.split(",") if n]
+    unknown = [n for n in names if n not in SETS]
+    if unknown:
+        raise SystemExit(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}")
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="ganpipe-small-data-") as tmp:
+        for name in names:
+            steps = args.steps
+            if args.quick:
+                from _common import REPO
+                from ganpipe.config import load_config
+
+                steps = max(1, int((steps or load_config(REPO / SETS[name][0]).train.steps) * QUICK_FRACTION))
+            for seed in seeds:
+                for augment in ("off", POLICY):
+                    row = run(name, Path(tmp), seed, augment, steps)
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+    t = Table(title=f"DiffAugment ({POLICY}) vs none, same steps and seeds, {time.strftime('%Y-%m-%d')}")
+    for c in ("data set", "train images", "steps", "metric", "seeds", "none: mean (per seed)", "DiffAugment: mean (per seed)", "change", "floor", "better"):
+        t.add_column(c)
+    verdicts = {}
+    for name in names:
+        sel = [r for r in rows if r["set"] == name]
+        off = [r["value"] for r in sel if r["augment"] == "off"]
+        on = [r["value"] for r in sel if r["augment"] != "off"]
+        m_off, m_on = statistics.mean(off), statistics.mean(on)
+        floors = [r["floor"] for r in sel if r["floor"] is not None]
+        better = m_on < m_off
+        verdicts[name] = (m_off, m_on, better, sel[0]["metric"])
+        t.add_row(
+            name, str(sel[0]["train_images"]), str(sel[0]["steps"]), sel[0]["metric"], ",".join(map(str, seeds)),
+            f"{m_off:.3f} ({', '.join(f'{v:.3f}' for v in off)})", f"{m_on:.3f} ({', '.join(f'{v:.3f}' for v in on)})",
+            f"{(m_on - m_off) / m_off:+.1%}", f"{statistics.mean(floors):.3f}" if floors else "-", "yes" if better else "NO",
+        )  # fmt: skip
+    Console(width=220).print(t)
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+    for name, (m_off, m_on, better, metric) in verdicts.items():
+        result_line("small_data", f"{name}: {metric} {m_off:.3f} -> {m_on:.3f} with DiffAugment", "lower with DiffAugment", None if args.quick else better)
+
+
+if __name__ == "__main__":
+    main()
