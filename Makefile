@@ -18,6 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/pip install -q --upgrade pip $(PIPFILTER)
 	$(BIN)/pip install -q -c constraints.txt torch==2.13.0 $(PIPFILTER)
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]" $(PIPFILTER)
+	$(BIN)/pip install -q --no-deps -c constraints.txt torch-fidelity $(PIPFILTER)
 	$(BIN)/python -c "import ganpipe, torch, ray, prefect, mlflow, dvc; print('ganpipe', ganpipe.__version__, 'torch', torch.__version__)"
 	touch $(STAMP)
 
