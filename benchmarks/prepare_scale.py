@@ -13,7 +13,8 @@ Figures:
 - wall time and images/s of each run (Ray start-up included);
 - marginal rate: (N_large - N_small) / (wall_large - wall_small), start-up excluded, against
   a single-core loop of `images.load_image` (decode + convert + resize) over a sample of the
-  same files times the CPUs Ray used (target >= 0.8);
+  same files (the faster of a measurement before and one after the runs) times the CPUs Ray
+  used (target >= 0.8);
 - peak RSS of the driver and of the largest task, large run / small run (target <= 1.3);
 - `dvc add`, `status`, `push` of the large raw folder in a project made by `init_project`,
   a second `dvc add` with nothing changed, and the fast path's own cost (the signature of
@@ -168,13 +169,16 @@ def main() -> None:
     cache.mkdir(parents=True, exist_ok=True)
     workers = os.cpu_count() or 2
     folders = {n: make_folder(cache, n, workers) for n in sorted(sizes, reverse=True)}
-    base = single_core_rate(folders[sizes[-1]], args.image_size, args.sample)
+    before = single_core_rate(folders[sizes[-1]], args.image_size, args.sample)
     runs = {}
     with tempfile.TemporaryDirectory(prefix="ganpipe-prepare-scale-") as tmp:
         for n in sizes:
             runs[n] = run_child(folders[n], Path(tmp) / f"out-{n}", args.image_size)
             shutil.rmtree(Path(tmp) / f"out-{n}", ignore_errors=True)
             print(f"{n} images: {runs[n]['wall_s']:.1f} s", flush=True)
+        # On a shared machine the baseline swings with the load: the faster of two measurements
+        # (before and after the runs) makes the stricter limit.
+        base = max(before, single_core_rate(folders[sizes[-1]], args.image_size, args.sample))
         dvc = {} if args.skip_dvc else dvc_figures(folders[sizes[-1]], Path(tmp) / "dvc")
 
     t = Table(title=f"prepare at scale ({args.image_size} px, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')})")
