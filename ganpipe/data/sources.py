@@ -160,4 +160,4 @@ def read_source(source: str, cfg: Any) -> Examples:
 
 
 # Further sources register themselves on import (kept in their own modules by data kind).
-from ganpipe.data import faces, mixtures, translation  # noqa: E402,F401
+from ganpipe.data import faces, mixtures, stacked, translation  # noqa: E402,F401

@@ -34,9 +34,25 @@ def split_train(n: int, seed: int = 0) -> tuple[Tensor, Tensor]:
     return perm[k:], perm[:k]
 
 
-def cache_key(manifest: dict, steps: int, seed: int) -> str:
+def cache_key(manifest: dict, steps: int, seed: int, per_channel: bool = False) -> str:
     """The cached classifier's file name: data set, training length, seed, and the held-back split."""
-    return f"{manifest['fingerprint'][:16]}-s{steps}-seed{seed}-heldback"
+    return f"{manifest['fingerprint'][:16]}-s{steps}-seed{seed}-heldback" + ("-channels" if per_channel else "")
+
+
+def channel_view(images: Tensor, labels: Tensor, classes: int) -> tuple[Tensor, Tensor]:
+    """A stacked set's channels as one-channel images with their own labels: [N, C, H, W] with
+    mode labels (channel c's class is the c-th base-`classes` digit, most significant first)
+    -> [N * C, 1, H, W] and [N * C] (image-major: image i's channels are rows i*C .. i*C+C-1)."""
+    n, c = images.shape[:2]
+    place = classes ** torch.arange(c - 1, -1, -1)
+    return images.reshape(n * c, 1, *images.shape[2:]), (labels[:, None] // place % classes).reshape(-1)
+
+
+def _classes(manifest: dict, per_channel: bool) -> tuple[int, int]:
+    """(input channels, classes) of the data set's classifier."""
+    if per_channel:
+        return 1, int(manifest["extra"]["channel_classes"])
+    return manifest["channels"], manifest["num_classes"]
 
 
 class SmallClassifier(nn.Module):
@@ -65,8 +81,13 @@ def _augment(x: Tensor, g: torch.Generator) -> Tensor:
     return xp[..., i : i + x.shape[-2], j : j + x.shape[-1]]
 
 
-def train_classifier(data_dir: str | Path, steps: int = 600, seed: int = 0, batch_size: int = 128) -> tuple[SmallClassifier, float]:
-    """Train on the classifier's part of 'train' (`split_train`), report accuracy on 'test'."""
+def train_classifier(
+    data_dir: str | Path, steps: int = 600, seed: int = 0, batch_size: int = 128, per_channel: bool = False
+) -> tuple[SmallClassifier, float]:
+    """Train on the classifier's part of 'train' (`split_train`), report accuracy on 'test'.
+
+    `per_channel`: a stacked set's (manifest `extra.channel_classes`) channel classifier, trained
+    on every channel of those images as a one-channel image (`channel_view`)."""
     m = load_manifest(data_dir)
     if not m.get("num_classes"):
         raise ValueError("the classifier needs a labelled data set")
@@ -75,7 +96,10 @@ def train_classifier(data_dir: str | Path, steps: int = 600, seed: int = 0, batc
     tr = load_tensors(data_dir, "train")
     fit, _ = split_train(len(tr["image"]), seed)
     x, y = tr["image"][fit], tr["label"][fit]
-    model = SmallClassifier(m["channels"], m["num_classes"])
+    channels, classes = _classes(m, per_channel)
+    if per_channel:
+        x, y = channel_view(x, y, classes)
+    model = SmallClassifier(channels, classes)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=3e-3, total_steps=steps)
     model.train()
@@ -88,22 +112,25 @@ def train_classifier(data_dir: str | Path, steps: int = 600, seed: int = 0, batc
         sched.step()
     model.eval()
     te = load_tensors(data_dir, "test")
+    xt, yt = channel_view(te["image"], te["label"], classes) if per_channel else (te["image"], te["label"])
     with torch.no_grad():
-        acc = (model(te["image"]).argmax(1) == te["label"]).float().mean().item()
+        acc = (model(xt).argmax(1) == yt).float().mean().item()
     return model, acc
 
 
-def load_or_train(data_dir: str | Path, cache_dir: str | Path, steps: int = 600, seed: int = 0) -> tuple[SmallClassifier, float]:
+def load_or_train(
+    data_dir: str | Path, cache_dir: str | Path, steps: int = 600, seed: int = 0, per_channel: bool = False
+) -> tuple[SmallClassifier, float]:
     """The cached classifier for this prepared data set (by fingerprint), training it if needed."""
     m = load_manifest(data_dir)
-    key = cache_key(m, steps, seed)
+    key = cache_key(m, steps, seed, per_channel)
     cache = Path(cache_dir) / "classifiers"
     wpath, ipath = cache / f"{key}.pt", cache / f"{key}.json"
-    model = SmallClassifier(m["channels"], m["num_classes"])
+    model = SmallClassifier(*_classes(m, per_channel))
     if wpath.is_file() and ipath.is_file():
         model.load_state_dict(torch.load(wpath, map_location="cpu", weights_only=True))
         return model.eval(), json.loads(ipath.read_text())["test_accuracy"]
-    model, acc = train_classifier(data_dir, steps, seed)
+    model, acc = train_classifier(data_dir, steps, seed, per_channel=per_channel)
     cache.mkdir(parents=True, exist_ok=True)
     tmp = wpath.with_suffix(".partial")
     torch.save(model.state_dict(), tmp)

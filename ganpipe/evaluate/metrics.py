@@ -136,4 +136,4 @@ def evaluate(ctx: EvalContext, names: list[str]) -> tuple[dict[str, float], dict
 
 
 # Family-specific metrics register themselves on import.
-from ganpipe.evaluate import metrics_conditional, metrics_images, metrics_suite, metrics_toy, metrics_translation  # noqa: E402,F401
+from ganpipe.evaluate import metrics_conditional, metrics_images, metrics_stacked, metrics_suite, metrics_toy, metrics_translation  # noqa: E402,F401

@@ -31,7 +31,11 @@ class DCGANRecipe(AdversarialRecipe):
     def build(self) -> None:
         p, i = self.params, self.info
         self.G = DCGANGenerator(self.cfg.model.z_dim, i.channels, i.image_size, p.g_width)
-        self.D = DCGANDiscriminator(i.channels, i.image_size, p.d_width, norm=p.d_norm)
+        self.D = DCGANDiscriminator(i.channels, i.image_size, p.d_width, norm=p.d_norm, pack=p.pack)
+
+    @property
+    def d_group(self) -> int:
+        return self.params.pack
 
     def export(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
         spec = {

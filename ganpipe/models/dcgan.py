@@ -3,6 +3,9 @@
 G: project z to 4x4, then strided transposed convs with BatchNorm + ReLU, tanh out.
 D: strided convs with LeakyReLU(0.2), BatchNorm except on the first layer, a 4x4 conv to one
 logit (no sigmoid: the loss owns the link function). Widths halve as resolution doubles.
+With pack > 1, D judges `pack` consecutive samples jointly, stacked on the channel axis
+(PacGAN, Lin et al. 2018): only its first convolution grows; losses and penalties apply to the
+packed inputs unchanged.
 """
 
 from __future__ import annotations
@@ -50,11 +53,13 @@ class DCGANDiscriminator(nn.Module):
         width: int = 64,
         norm: Literal["batch", "none", "spectral"] = "batch",
         extra_in: int = 0,
+        pack: int = 1,
     ):
         super().__init__()
         ws = list(reversed(_widths(image_size, width)))
         sn = norm == "spectral"
-        layers: list[nn.Module] = [maybe_sn(nn.Conv2d(channels + extra_in, ws[0], 4, 2, 1), sn), nn.LeakyReLU(0.2, True)]
+        self.pack = pack
+        layers: list[nn.Module] = [maybe_sn(nn.Conv2d((channels + extra_in) * pack, ws[0], 4, 2, 1), sn), nn.LeakyReLU(0.2, True)]
         for cin, cout in zip(ws[:-1], ws[1:]):
             layers.append(maybe_sn(nn.Conv2d(cin, cout, 4, 2, 1, bias=norm != "batch"), sn))
             if norm == "batch":
@@ -65,5 +70,9 @@ class DCGANDiscriminator(nn.Module):
         dcgan_init(self)
 
     def forward(self, x: Tensor) -> Tensor:
-        # x: [N, C, S, S] -> logits [N]
+        # x: [N, C, S, S] -> logits [N / pack] (samples i*pack .. i*pack+pack-1 form pack i)
+        if self.pack > 1:
+            n, c, h, w = x.shape
+            assert n % self.pack == 0, f"batch {n} is not a multiple of pack {self.pack}"
+            x = x.reshape(n // self.pack, self.pack * c, h, w)
         return self.net(x).flatten()

@@ -148,7 +148,16 @@ def check_toy(cfg: PipelineConfig) -> None:
             f"family toy trains on 2-D points, but data.source={src!r} is {SOURCE_KINDS.get(src)}",
             hint=f"use one of: {', '.join(n for n in SOURCE_KINDS.names() if SOURCE_KINDS.get(n) == 'points')}",
         )
-    pack = ToyParams.model_validate(cfg.model.params).pack
+    check_pack(cfg, ToyParams.model_validate(cfg.model.params).pack)
+
+
+def check_dcgan(cfg: PipelineConfig) -> None:
+    check_image_gan(cfg)
+    check_pack(cfg, DCGANParams.model_validate(cfg.model.params).pack)
+
+
+def check_pack(cfg: PipelineConfig, pack: int) -> None:
+    """D scores `pack` consecutive samples as one input, so a batch must split into whole packs."""
     if cfg.train.batch_size % pack:
         raise ConfigError(
             f"train.batch_size={cfg.train.batch_size} is not a multiple of model.params.pack={pack}",
@@ -159,7 +168,7 @@ def check_toy(cfg: PipelineConfig) -> None:
 # -- the families ---------------------------------------------------------------------------
 
 FAMILY_SPECS.add("dcgan", FamilySpec(
-    DCGANParams, "DCGAN (Radford et al. 2016): transposed-conv G, strided-conv D; unconditional images", check=check_image_gan,
+    DCGANParams, "DCGAN (Radford et al. 2016): transposed-conv G, strided-conv D; unconditional images; PacGAN packing", check=check_dcgan,
     batchnorm=lambda p: True, augment=True,
 ))
 FAMILY_SPECS.add("cgan", FamilySpec(

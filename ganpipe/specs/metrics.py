@@ -6,5 +6,5 @@ from ganpipe.catalog import Catalog
 
 METRIC_NAMES: Catalog[str] = Catalog("metric")
 
-for _name in ("fcd", "swd", "fid", "kid", "is", "pr", "memorisation", "kid_classifier", "cond_acc", "cis", "mixture", "paired", "cyclegan"):
+for _name in ("fcd", "swd", "fid", "kid", "is", "pr", "memorisation", "kid_classifier", "cond_acc", "cis", "mixture", "paired", "cyclegan", "stacked_modes"):
     METRIC_NAMES.add(_name, _name)

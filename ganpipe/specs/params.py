@@ -16,6 +16,7 @@ class DCGANParams(BaseModel):
     g_width: int = Field(64, ge=4)
     d_width: int = Field(64, ge=4)
     d_norm: Literal["batch", "none", "spectral"] = "batch"
+    pack: int = Field(1, ge=1, le=16)  # samples D judges jointly, stacked on channels (PacGAN); 1 = the standard GAN
 
 
 class CGANParams(BaseModel):

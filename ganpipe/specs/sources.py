@@ -10,7 +10,7 @@ from ganpipe.catalog import Catalog
 SOURCE_KINDS: Catalog[str] = Catalog("data source")
 IMPORTER_KINDS: Catalog[str] = Catalog("data importer")  # used as "<name>:PATH"
 
-for _name, _kind in {"digits": "images", "faces": "images", "colorize": "paired", "textures": "unpaired", "ring8": "points", "grid25": "points"}.items():
+for _name, _kind in {"digits": "images", "faces": "images", "colorize": "paired", "textures": "unpaired", "ring8": "points", "grid25": "points", "stacked-digits": "images"}.items():
     SOURCE_KINDS.add(_name, _kind)
 for _name, _kind in {"imagefolder": "images", "parquet": "images", "aligned": "paired", "unaligned": "unpaired"}.items():
     IMPORTER_KINDS.add(_name, _kind)
