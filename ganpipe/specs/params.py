@@ -17,6 +17,7 @@ class DCGANParams(BaseModel):
     d_width: int = Field(64, ge=4)
     d_norm: Literal["batch", "none", "spectral"] = "batch"
     pack: int = Field(1, ge=1, le=16)  # samples D judges jointly, stacked on channels (PacGAN); 1 = the standard GAN
+    ema_decay: float = Field(0.0, ge=0.0, lt=1.0)  # > 0: export and sample an EMA of G's weights; 0 = the raw G
 
 
 class CGANParams(BaseModel):

@@ -5,7 +5,6 @@ PacGAN packing in the DCGAN discriminator."""
 from __future__ import annotations
 
 import math
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -152,3 +151,24 @@ def test_packed_dcgan_trains_a_step_on_stacked_digits(stacked8):
     logs = recipe.train_step(batches, 0)
     assert all(torch.isfinite(v).all() for v in logs.values())
     assert recipe.sampler().generate(4, seed=0).shape == (4, 3, 8, 8)
+
+
+def test_dcgan_ema_is_the_exported_generator(digits8):
+    from ganpipe.data.loading import load_tensors
+    from ganpipe.train.loop import Batcher, build_recipe
+
+    sets = ["data.image_size=8", "model.params.g_width=8", "model.params.d_width=8", "train.batch_size=8"]
+    base = load_config("configs/dcgan-digits.yaml", sets)
+    cfg = load_config("configs/dcgan-digits.yaml", [*sets, "model.params.ema_decay=0.9"])
+    assert cfg.run_name != base.run_name and build_recipe(base, digits8, torch.device("cpu")).modules().keys() == {"G", "D"}
+    recipe = build_recipe(cfg, digits8, torch.device("cpu"))
+    batches = Batcher(load_tensors(digits8, "train"), 8, 0, torch.device("cpu"))
+    start = {k: v.clone() for k, v in recipe.G.state_dict().items()}
+    for step in range(3):
+        recipe.train_step(batches, step)
+    _, exported = recipe.export()
+    k = "net.0.weight"
+    assert torch.equal(exported[k], recipe.G_ema.state_dict()[k])
+    assert not torch.equal(exported[k], recipe.G.state_dict()[k])  # the average lags G ...
+    assert not torch.equal(exported[k], start[k])  # ... but has moved from the start
+    assert recipe.extra_state() == {"ema_updates": 3}

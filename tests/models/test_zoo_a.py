@@ -16,7 +16,8 @@ from ganpipe.data.sources import SOURCES, read_source
 from ganpipe.errors import ConfigError
 from ganpipe.evaluate.metrics import METRICS, EvalContext, evaluate
 from ganpipe.gans import FAMILIES, DataInfo, Sampler, sampler_from_export
-from ganpipe.gans.biggan import EMA, standing_stats, truncated_normal
+from ganpipe.gans.biggan import standing_stats, truncated_normal
+from ganpipe.gans.ema import EMA
 from ganpipe.gans.cgan import cycle_labels
 from ganpipe.models.biggan import (
     BigGANDiscriminator,

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ganpipe.gans.biggan import EMA
+from ganpipe.gans.ema import EMA
 from ganpipe.models.biggan import BigGANGenerator
 
 CPU = torch.device("cpu")
