@@ -185,6 +185,9 @@ class StorageConfig(Section):
     dvc_remote: str | None = None  # DVC remote URL for prepared data; default the project's DVC config
     tracking_uri: str | None = None  # MLflow tracking store; MLFLOW_TRACKING_URI wins; default sqlite mlflow.db
     artifacts: str | None = None  # MLflow artifact location for new experiments
+    # torch-fidelity's InceptionV3 weights file (metrics fid/kid/is); default: the project cache
+    # (.ganpipe/cache/inception/), then torch's hub cache, else downloaded once into the project cache
+    inception_weights: str | None = None
 
 
 class PipelineConfig(Section):

@@ -79,6 +79,7 @@ class Project:
     cache: Path  # local: evaluation classifiers, feature statistics
     spool: Path  # local: metrics a lost tracking server could not take
     state: Path  # local: locks and DVC bookkeeping
+    inception_weights: str | None = None  # a configured InceptionV3 weights file (fid/kid/is)
 
     @classmethod
     def load(cls, root: str | Path | None = None, storage: StorageConfig | None = None, env: Mapping[str, str] | None = None) -> "Project":
@@ -110,6 +111,7 @@ class Project:
             cache=state / "cache",
             spool=state / "spool",
             state=state,
+            inception_weights=cls._place(weights, root, Path()) if (weights := pick("inception_weights")) else None,
         )
 
     @staticmethod

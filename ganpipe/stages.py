@@ -159,7 +159,9 @@ def eval_context(cfg: PipelineConfig, export: tuple[dict[str, Any], dict[str, An
     from ganpipe.gans.base import sampler_from_export
 
     sampler = sampler_from_export(*export, device=device)
-    return EvalContext(sampler, data_dir, project.cache, cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
+    return EvalContext(
+        sampler, data_dir, project.cache, cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps, project.inception_weights
+    )
 
 
 def evaluate_and_log(cfg: dict[str, Any], export: tuple[dict[str, Any], dict[str, Any]], data_dir: str, project: dict[str, Any], run_id: str, device: str = "cpu") -> tuple[dict[str, float], dict[str, Any], float]:

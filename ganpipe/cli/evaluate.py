@@ -92,7 +92,7 @@ def evaluate(
     data_dir = _training_data(project, cfg, data, fingerprint)
     sampler = load_sampler(store, f"models:/{mv.name}/{mv.version}")
     n = num_samples or cfg.eval.num_samples
-    ctx = EvalContext(sampler, data_dir, project.cache, n, cfg.eval.seed, cfg.eval.classifier_steps)
+    ctx = EvalContext(sampler, data_dir, project.cache, n, cfg.eval.seed, cfg.eval.classifier_steps, project.inception_weights)
     values, info = run_metrics(ctx, names)
 
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -33,6 +33,7 @@ class EvalContext:
     num_samples: int = 1000
     seed: int = 1234
     classifier_steps: int = 600
+    inception_weights: str | None = None  # a configured weights file (storage.inception_weights)
 
     @cached_property
     def manifest(self) -> dict[str, Any]:

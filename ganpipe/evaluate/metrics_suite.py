@@ -1,7 +1,8 @@
 """The standard GAN evaluation suite, each metric beside the reference that gives it meaning.
 
-Inception-based (`fid`, `kid`, `is`): torchmetrics with torch-fidelity's InceptionV3, loaded
-only from a local weights file, so an evaluation never downloads mid-flow. Classifier-based
+Inception-based (`fid`, `kid`, `is`): torchmetrics with torch-fidelity's InceptionV3, its
+weights from a configured file, the project cache or torch's hub cache, else downloaded once
+into the project cache (never by torchmetrics mid-flow; offline, a clear error). Classifier-based
 (`pr`, `memorisation`, `kid_classifier`): the data set's own small classifier (see
 classifier.py), which works offline everywhere. Distances come with a real-vs-real floor from
 an equally sized set of real training images against the same held-out images.
@@ -33,29 +34,76 @@ BATCH = 64  # default images per update; extractors say their own with `batch_si
 # ------------------------------------------------------------------------ Inception weights
 
 
-def inception_weights() -> Path:
-    """The local InceptionV3 weights: $GANPIPE_INCEPTION_WEIGHTS, else torch's hub cache.
+def inception_weights(ctx: EvalContext) -> Path:
+    """The InceptionV3 weights file: $GANPIPE_INCEPTION_WEIGHTS, else `storage.inception_weights`
+    (a path named there must exist), else the project cache, else torch's hub cache (where
+    torchmetrics and torch-fidelity download to), else downloaded once into the project cache.
 
     Checked before any torchmetrics object is built, because building one without a path
-    starts a download (a hang or a late failure on an offline machine).
+    starts torch-fidelity's own download (a hang or a late failure on an offline machine).
     """
-    env = os.environ.get(WEIGHTS_ENV)
-    path = Path(env).expanduser() if env else Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
-    if not path.is_file():
-        where = f"{WEIGHTS_ENV}={env}" if env else f"the torch hub cache ({path})"
+    named = os.environ.get(WEIGHTS_ENV) or ctx.inception_weights
+    if named:
+        path = Path(named).expanduser()
+        if not path.is_file():
+            where = f"{WEIGHTS_ENV}={named}" if os.environ.get(WEIGHTS_ENV) else f"storage.inception_weights={named}"
+            raise ConfigError(f"Inception weights not found at {path} ({where})", hint=_weights_hint(ctx))
+        _require_fidelity()
+        return path
+    cached, hub = cache_path(ctx), Path(torch.hub.get_dir()) / "checkpoints" / WEIGHTS_FILE
+    _require_fidelity()  # before any download
+    for path in (cached, hub):
+        if path.is_file():
+            return path
+    try:
+        return download(WEIGHTS_URL, cached)
+    except OSError as e:
         raise ConfigError(
-            f"Inception weights not found in {where}: metrics fid/kid/is need them and ganpipe never downloads during a run",
-            hint=f"download {WEIGHTS_URL} once and set {WEIGHTS_ENV} to its path, "
-            "or use the offline classifier metrics (fcd, kid_classifier, pr)",
-        )
+            f"Inception weights not found (looked in the project cache {cached} and the torch hub cache {hub}) "
+            f"and the download from {WEIGHTS_URL} failed: {type(e).__name__}: {str(e)[:200]}",
+            hint=_weights_hint(ctx),
+        ) from None
+
+
+def cache_path(ctx: EvalContext) -> Path:
+    return Path(ctx.cache_dir) / "inception" / WEIGHTS_FILE
+
+
+def _weights_hint(ctx: EvalContext) -> str:
+    return (
+        f"on a machine with network, download {WEIGHTS_URL} and copy it to {cache_path(ctx)} "
+        f"(or set {WEIGHTS_ENV} or storage.inception_weights to its path); "
+        "or use the offline classifier metrics (fcd, kid_classifier, pr)"
+    )
+
+
+def download(url: str, dest: Path, timeout_s: float = 20.0) -> Path:
+    """`url` into `dest` through a temporary file renamed at the end: an interrupted download
+    never leaves a file that looks complete. Raises OSError (URLError, timeouts) offline."""
+    import shutil
+    import urllib.request
+
+    from ganpipe.evaluate.progress import progress
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".partial")
+    try:
+        with progress(f"downloading Inception weights to {dest}"), urllib.request.urlopen(url, timeout=timeout_s) as r, open(tmp, "wb") as f:
+            shutil.copyfileobj(r, f, 1 << 20)
+        tmp.replace(dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return dest
+
+
+def _require_fidelity() -> None:
     from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
 
     if not _TORCH_FIDELITY_AVAILABLE:
         raise ConfigError(
             "metrics fid/kid/is need the torch-fidelity package (InceptionV3 for torchmetrics)",
-            hint="pip install 'torchmetrics[image]' (torch-fidelity and torchvision)",
+            hint="pip install --no-deps torch-fidelity==0.4.0 (its torchvision dependency is not needed)",
         )
-    return path
 
 
 class InceptionFeatures(nn.Module):
@@ -78,9 +126,9 @@ class InceptionFeatures(nn.Module):
         return self.net(x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x)
 
 
-def inception(feature: str) -> InceptionFeatures:
+def inception(ctx: EvalContext, feature: str) -> InceptionFeatures:
     """The extractor for one Inception output ("2048", "logits_unbiased"); weights checked first."""
-    return _load_inception(inception_weights(), feature)
+    return _load_inception(inception_weights(ctx), feature)
 
 
 @lru_cache(maxsize=4)
@@ -163,7 +211,7 @@ def frechet_inception_distance(ctx: EvalContext) -> MetricResult:
     _require_images(ctx, "fid")
     from torchmetrics.image.fid import FrechetInceptionDistance
 
-    fid = FrechetInceptionDistance(feature=inception("2048"), reset_real_features=False)
+    fid = FrechetInceptionDistance(feature=inception(ctx, "2048"), reset_real_features=False)
     (value,), (floor,), n_floor = _with_floor(ctx, fid, lambda t: (float(t),))
     return MetricResult(
         {"fid": value, "fid_floor": floor},
@@ -175,7 +223,7 @@ def frechet_inception_distance(ctx: EvalContext) -> MetricResult:
 def kernel_inception_distance(ctx: EvalContext) -> MetricResult:
     """KID (Binkowski et al. 2018) with torchmetrics: unbiased, so usable at small sample counts."""
     _require_images(ctx, "kid")
-    feature = inception("2048")  # before any sampling: a missing file fails at once
+    feature = inception(ctx, "2048")  # before any sampling: a missing file fails at once
     size = _kid_size(ctx)
     (value, std), (floor, _), n_floor = _with_floor(ctx, kid_metric(feature, size), _mean_std)
     return MetricResult(
@@ -190,7 +238,7 @@ def inception_score(ctx: EvalContext) -> MetricResult:
     _require_images(ctx, "is")
     from torchmetrics.image.inception import InceptionScore
 
-    feature = inception("logits_unbiased")  # before any sampling: a missing file fails at once
+    feature = inception(ctx, "logits_unbiased")  # before any sampling: a missing file fails at once
 
     def score(images: Tensor) -> tuple[float, float]:
         with warnings.catch_warnings():

@@ -76,16 +76,22 @@ def noise_images(train_images) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("metric", ["fid", "kid", "is"])
-def test_missing_inception_weights_is_a_clear_error_without_download(metric, monkeypatch, tmp_path, digits_prepared, cache):
+def test_missing_inception_weights_is_a_clear_error_offline(metric, monkeypatch, tmp_path, digits_prepared, cache):
+    import ganpipe.evaluate.metrics_suite as suite
+
     def no_download(*a, **k):
-        raise AssertionError("a download was attempted")
+        raise AssertionError("torchmetrics' or torch-fidelity's own download was attempted")
 
     class NoSampling(ImagesSampler):
         def generate(self, *a, **k):
             raise AssertionError("samples were generated before the weights were checked")
 
+    def offline(url, dest, timeout_s=20.0):
+        raise OSError("[Errno 101] Network is unreachable")
+
     monkeypatch.setattr(torch.hub, "load_state_dict_from_url", no_download)
     monkeypatch.setattr(torch.hub, "download_url_to_file", no_download)
+    monkeypatch.setattr(suite, "download", offline)
     ctx = context(NoSampling(torch.zeros(4, 1, 16, 16)), digits_prepared, cache)
 
     monkeypatch.setenv("GANPIPE_INCEPTION_WEIGHTS", str(tmp_path / "missing.pth"))
@@ -93,13 +99,72 @@ def test_missing_inception_weights_is_a_clear_error_without_download(metric, mon
     with pytest.raises(ConfigError, match="Inception weights not found") as e:
         METRICS.get(metric)(ctx)
     assert time.perf_counter() - t0 < 5
-    assert "GANPIPE_INCEPTION_WEIGHTS" in e.value.hint and "never downloads" in e.value.message
-    assert str(tmp_path / "missing.pth") in e.value.message
+    assert str(tmp_path / "missing.pth") in e.value.message and "GANPIPE_INCEPTION_WEIGHTS" in e.value.message
+    assert str(suite.cache_path(ctx)) in e.value.hint and "fcd" in e.value.hint
 
     monkeypatch.delenv("GANPIPE_INCEPTION_WEIGHTS")
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch-home"))  # an empty hub cache
-    with pytest.raises(ConfigError, match="torch hub cache"):
+    with pytest.raises(ConfigError, match="torch hub cache.*download from .* failed: OSError") as e:
         METRICS.get(metric)(ctx)
+    assert suite.WEIGHTS_URL in e.value.hint and not suite.cache_path(ctx).exists()
+
+
+def _random_inception_weights(path: Path) -> Path:
+    """torch-fidelity's InceptionV3 state dict (its file format) with random values."""
+    import torch_fidelity.feature_extractor_inceptionv3 as tf_inception
+
+    saved = tf_inception.FeatureExtractorInceptionV3.load_state_dict
+    tf_inception.load_state_dict_from_url = lambda *a, **k: {}  # no download: the module keeps its init
+    tf_inception.FeatureExtractorInceptionV3.load_state_dict = lambda self, state, *a, **k: None
+    try:
+        torch.manual_seed(0)
+        net = tf_inception.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
+    finally:
+        tf_inception.FeatureExtractorInceptionV3.load_state_dict = saved
+        tf_inception.load_state_dict_from_url = torch.hub.load_state_dict_from_url
+    torch.save(net.state_dict(), path)
+    return path
+
+
+def test_inception_metrics_from_a_local_weights_file_match_torchmetrics(tmp_path, monkeypatch):
+    import numpy as np
+    from torchmetrics.image.fid import FrechetInceptionDistance, NoTrainInceptionV3
+    from torchmetrics.image.inception import InceptionScore
+    from torchmetrics.image.kid import KernelInceptionDistance
+
+    from ganpipe.config import DataConfig
+    from ganpipe.data.prepare import write_prepared
+    from ganpipe.data.sources import Examples
+
+    rng = np.random.default_rng(0)
+    data = tmp_path / "tiny"
+    write_prepared(Examples("images", {"image": rng.integers(0, 256, (60, 8, 8, 3), dtype=np.uint8)}), data, DataConfig(), "synthetic")
+    weights = _random_inception_weights(tmp_path / "weights.pth")
+    fake = torch.rand(12, 3, 8, 8, generator=torch.Generator().manual_seed(1)) * 2 - 1
+    ctx = EvalContext(ImagesSampler(fake), data, tmp_path / "cache", num_samples=12, seed=5, inception_weights=str(weights))
+    values, info = evaluate(ctx, ["fid", "kid", "is"])
+
+    u8 = lambda x: ((x.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)  # noqa: E731  (ganpipe's conversion)
+    real, gen = u8(ctx.heldout["image"]), u8(ctx.fake)
+    net = lambda f: NoTrainInceptionV3("inception-v3-compat", [f], str(weights))  # noqa: E731
+    fid = FrechetInceptionDistance(feature=net("2048"))
+    fid.update(real, real=True)
+    fid.update(gen, real=False)
+    assert values["fid"] == pytest.approx(float(fid.compute()), rel=1e-4)
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        kid = KernelInceptionDistance(feature=net("2048"), subsets=50, subset_size=info["kid"]["subset_size"])
+        kid.update(real, real=True)
+        kid.update(gen, real=False)
+        k_mean, _ = kid.compute()
+    assert values["kid"] == pytest.approx(float(k_mean), rel=1e-4, abs=1e-9)
+    with torch.random.fork_rng():
+        torch.manual_seed(5)
+        inc = InceptionScore(feature=net("logits_unbiased"), splits=10)
+        inc.update(gen)
+        is_mean, _ = inc.compute()
+    assert values["is"] == pytest.approx(float(is_mean), rel=1e-4)
+    assert not (tmp_path / "cache" / "inception").exists()  # a configured file: nothing downloaded or copied
 
 
 def test_copying_sampler_is_flagged_and_an_unrelated_one_is_not(digits_prepared, cache, train_images, noise_images):
