@@ -41,6 +41,15 @@ os.environ.pop("GANPIPE_PROJECT", None)
 
 REPO = Path(__file__).resolve().parent.parent
 
+# In two lanes (pytest-xdist, `make test`) each lane gets one intra-op thread, and so do the
+# processes it starts: two OpenMP teams of two threads on two cores spin against each other
+# (an orthogonal init of a 128 x 1152 matrix, measured on a loaded 2-core machine: 11 ms with
+# one thread, 258 ms with two).
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = "1"
+    if "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(1)
+
 # The same examples on every run: a property test that passes in CI passes on a laptop, and a
 # failure found once is found again. HYPOTHESIS_PROFILE=default explores afresh on each run.
 hypothesis_settings.register_profile("ganpipe", derandomize=True, database=None)
