@@ -18,6 +18,7 @@ from ganpipe.project import Project
 from ganpipe.config import deep_merge, load_config, parse_overrides
 from ganpipe.errors import GanpipeError
 from ganpipe.tune.runner import SweepResult, run_sweep
+from ganpipe.train.storage import local_copy
 from ganpipe.tune.space import load_sweep
 
 
@@ -35,7 +36,8 @@ def tune(base: dict[str, Any], space_path: str, prepared: stages.Prepared, proje
 def evaluate_best(result: SweepResult, prepared: stages.Prepared, project: Project) -> stages.Evaluated:
     if result.best is None or result.best_config is None:
         raise GanpipeError("no trial finished with a metric; nothing to evaluate", hint="see sweep/summary.md on the sweep's MLflow run")
-    trained = stages.Trained(result.best.run_id, Path(result.best.checkpoint), {})
+    # The best trial's checkpoint URI (s3://... on shared storage), copied here for evaluation.
+    trained = stages.Trained(result.best.run_id, local_copy(result.best.checkpoint, project.cache), {})
     return stages.evaluate_stage(result.best_config, trained, prepared, project)
 
 

@@ -111,13 +111,16 @@ def prepare_stage(cfg: PipelineConfig, project: Project) -> Prepared:
 
 
 @timed
-def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project, progress: bool = True) -> Trained:
+def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project, progress: bool = True, faults: Any = None) -> Trained:
     """`progress`: show the run's progress on this process's stdout (a live display on a
-    terminal, else one line per log point)."""
+    terminal, else one line per log point). `faults`: deliberate faults for drills and tests
+    (`train.faults.Faults`)."""
     from ganpipe.tracking import runs
     from ganpipe.tracking.lineage import lineage_tags
+    from ganpipe.project import is_remote
     from ganpipe.train.checkpoint import verify
     from ganpipe.train.driver import fit
+    from ganpipe.train.storage import local_copy
 
     store = project.store
     store.check_reachable()  # fail before any training starts
@@ -128,12 +131,13 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project, progr
     run_id = runs.find_run(store, cfg.experiment, cfg.run_name, fp)
     if run_id:
         r = store.client().get_run(run_id)
-        ck = r.data.tags.get("ganpipe.checkpoint")
-        if r.data.tags.get("ganpipe.train_status") == "FINISHED" and ck and Path(ck).exists():
+        ck = r.data.tags.get("ganpipe.checkpoint")  # its URI in the runs storage (a local path, or s3://...)
+        if r.data.tags.get("ganpipe.train_status") == "FINISHED" and ck and (is_remote(ck) or Path(ck).exists()):
             try:
-                verify(ck)
+                local = local_copy(ck, project.cache)
+                verify(local)
                 log.info("training run %s already finished for this config and data; reusing it", run_id)
-                return Trained(run_id, Path(ck), dict(r.data.metrics), reused=True)
+                return Trained(run_id, local, dict(r.data.metrics), reused=True)
             except Exception:
                 pass
     else:
@@ -147,8 +151,8 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project, progr
 
         view = make_view(cfg.run_name, f"{run_id} {runs.run_url(store, run_id)}")
     with runs.lifecycle(store, run_id):
-        result = fit(cfg, prepared.path, project, run_id=run_id, view=view)
-    runs.set_tags(store, run_id, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(result.checkpoint), "ganpipe.storage": result.storage})
+        result = fit(cfg, prepared.path, project, run_id=run_id, view=view, faults=faults)
+    runs.set_tags(store, run_id, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": result.uri or str(result.checkpoint), "ganpipe.storage": result.storage})
     return Trained(run_id, result.checkpoint, result.metrics, loop_seconds=float(result.metrics.get("time.train_s", 0.0)))
 
 

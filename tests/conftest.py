@@ -59,7 +59,7 @@ hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ganpipe")
 # ---------------------------------------------------------------------------------- tiers
 
 # Using any of these makes a test an integration test.
-INTEGRATION_FIXTURES = {"ray_session", "prefect_api", "prefect_server", "project", "project_template", "pipeline_run", "pipeline_project"}
+INTEGRATION_FIXTURES = {"ray_session", "prefect_api", "prefect_server", "project", "project_template", "pipeline_run", "pipeline_project", "s3_server", "s3"}
 INTEGRATION_DIRS = {"e2e", "learning"}
 # Tests that start such processes themselves (or train for long), by node id prefix.
 INTEGRATION_NODES = (
@@ -209,6 +209,68 @@ def _drain_prefect_workers() -> None:
                 await result
 
     run_coro_as_sync(drain())
+
+
+# ---------------------------------------------------------------------------------- S3
+
+
+@dataclass(frozen=True)
+class S3Server:
+    """An S3-compatible server on 127.0.0.1 (moto's server mode) and the settings every client
+    needs to use it. `env` is what a cluster node would have in its environment: give it to
+    subprocesses, or set it for one test with the `s3` fixture; the test process's own
+    environment is never changed for longer than that."""
+
+    endpoint: str
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            "AWS_ACCESS_KEY_ID": "ganpipe-test",
+            "AWS_SECRET_ACCESS_KEY": "ganpipe-test-secret",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            # boto3 (MLflow, DVC's s3fs) and pyarrow (Ray Train/Tune storage) all read this one.
+            "AWS_ENDPOINT_URL": self.endpoint,
+            "MLFLOW_S3_ENDPOINT_URL": self.endpoint,
+        }
+
+    def client(self):
+        import boto3
+
+        e = self.env
+        return boto3.client("s3", endpoint_url=self.endpoint, region_name=e["AWS_DEFAULT_REGION"], aws_access_key_id=e["AWS_ACCESS_KEY_ID"], aws_secret_access_key=e["AWS_SECRET_ACCESS_KEY"])
+
+    def bucket(self, name: str) -> str:
+        """A new empty bucket; its s3:// URI."""
+        self.client().create_bucket(Bucket=name)
+        return f"s3://{name}"
+
+    def keys(self, bucket: str, prefix: str = "") -> list[str]:
+        pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+        return sorted(o["Key"] for page in pages for o in page.get("Contents", []))
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> S3Server:
+    """moto's S3 server in a thread of the test process, on a free loopback port, for the session."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=free_port(), verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield S3Server(f"http://{host}:{port}")
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_server, monkeypatch) -> S3Server:
+    """The S3 server's settings in this process's environment for one test (restored after)."""
+    for k, v in s3_server.env.items():
+        monkeypatch.setenv(k, v)
+    return s3_server
 
 
 # ---------------------------------------------------------------------------------- data

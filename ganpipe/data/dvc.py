@@ -75,17 +75,40 @@ def _project_remote_config(project: Path) -> str:
 SHARED_REMOTE = "ganpipe-storage"  # the remote that storage.dvc_remote (or storage.root) names
 
 
+def _local_default(project: Path) -> str | None:
+    """The default remote that .dvc/config.local sets (it overrides the committed config's)."""
+    import configparser
+
+    f = project / ".dvc" / "config.local"
+    if not f.is_file():
+        return None
+    c = configparser.ConfigParser()
+    try:
+        c.read_string(f.read_text())
+    except configparser.Error:
+        return None
+    return c.get("core", "remote", fallback=None)
+
+
 def ensure_remote(project: "Project") -> None:
-    """The DVC remote `dvc push` uses: the one the project's storage settings name (kept in
-    .dvc/config.local as the default), else the project's own DVC config, else a local
-    default remote."""
+    """The DVC remote `dvc push` uses: the one the project's storage settings name, else the
+    project's own DVC config, else a local default remote.
+
+    A remote named by storage settings (`storage.dvc_remote`, `storage.root`) is shared: it goes
+    into the committed `.dvc/config` as the default, so a clone of the project (a teammate, a
+    cluster node) finds it and `dvc pull` works there; a default that `.dvc/config.local` sets
+    (the per-machine remote of a project made before) would override it, so that one is
+    unset. A remote the project declares with the same URL (say, with an `endpointurl`) is
+    used as it is. The per-machine default remote lives in `.dvc/config.local`."""
     root = project.root
     if project.dvc_remote_set:
         if f"url = {project.dvc_remote}" in _project_remote_config(root):
-            return
+            return  # declared already (by an earlier run, or by the user with its endpoint and keys)
         if "://" not in project.dvc_remote:
             Path(project.dvc_remote).mkdir(parents=True, exist_ok=True)
-        dvc(["remote", "add", "--local", "-f", "-d", SHARED_REMOTE, project.dvc_remote], root)
+        dvc(["remote", "add", "-f", "-d", SHARED_REMOTE, project.dvc_remote], root)
+        if _local_default(root) not in (None, SHARED_REMOTE):
+            dvc(["remote", "default", "--local", "--unset"], root)
         return
     if _project_remote_config(root):
         return  # the project names a remote itself: no need to ask DVC (a subprocess) on every run

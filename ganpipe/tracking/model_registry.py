@@ -85,8 +85,11 @@ def register(
     except Exception:
         c.create_registered_model(name, description=f"ganpipe generator: {name}")
     all_tags = {**tags, **{f"metric.{k}": f"{v:.6g}" for k, v in metrics.items()}, "gate.metric": gate_metric, "gate.mode": mode}
+    # A logged model's URI (models:/m-<id>) must come with its id: a tracking server refuses the
+    # source alone ("the model_id request parameter must identify the resource"); SQLite took it.
+    model_id = model_uri[len("models:/") :].split("/")[0] if model_uri.startswith("models:/m-") else None
     with store.active():  # a models:/ or runs:/ source is resolved against the fluent API's store
-        mv = c.create_model_version(name, model_uri, run_id=run_id, tags=all_tags, description=description)
+        mv = c.create_model_version(name, model_uri, run_id=run_id, tags=all_tags, description=description, model_id=model_id)
     new = float(metrics[gate_metric])
     champ = champion(store, name)
     old = _metric_of(champ, gate_metric) if champ else None

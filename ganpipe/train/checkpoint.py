@@ -100,8 +100,13 @@ def newest_verified(run_dir: str | Path) -> tuple[Path, int] | None:
     "latest checkpoint" can be one or two behind what rank 0 had already written in full.
     Checkpoints here are written by rank 0 alone and verify themselves (digests, meta.json
     last), so the newest one that verifies is safe to resume from; a half-uploaded one fails
-    verification and is skipped.
+    verification and is skipped. A run folder on object storage (`s3://...`) is searched the
+    same way and the checkpoint chosen is copied here (`storage.newest_verified_remote`).
     """
+    if "://" in str(run_dir) and not str(run_dir).startswith("file://"):
+        from ganpipe.train.storage import newest_verified_remote
+
+        return newest_verified_remote(str(run_dir))
     found = []
     for meta in Path(run_dir).glob(f"checkpoint_*/{META}"):
         try:

@@ -7,6 +7,7 @@ found under the same storage path and name).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -19,22 +20,56 @@ from ganpipe.train import host
 from ganpipe.train.faults import Faults
 from ganpipe.train.progress import Progress, View
 
+log = logging.getLogger("ganpipe")
+
 
 @dataclass
 class FitResult:
-    checkpoint: Path
+    checkpoint: Path  # on this machine (a copy when the storage is remote)
     metrics: dict[str, Any]
     storage: str
+    uri: str = ""  # where the checkpoint lives in the runs storage: what runs and trials record
 
 
-def resolve_gpu(cfg: PipelineConfig) -> bool:
+@dataclass(frozen=True)
+class DeviceChoice:
+    use_gpu: bool
+    reason: str
+    fallback: bool = False  # `auto` chose the CPU on a cluster: said in the log and on the MLflow run
+
+
+def choose_device(setting: bool | str, gpus_now: float, gpus_max: float | None, on_cluster: bool) -> DeviceChoice:
+    """Whether workers get a GPU. `gpus_now`: GPUs the cluster has; `gpus_max`: the most its
+    autoscaler can have (its node types times their max counts; None without an autoscaler).
+
+    `auto` picks the GPU when the cluster has one now or its autoscaler can add one: on an
+    autoscaling cluster the GPU workers often do not exist at submit time, and Ray Train's
+    request for GPU workers is what makes the autoscaler start them. Training a GAN on a CPU
+    head instead would be the silent waste this avoids. It picks the CPU only when no GPU can
+    ever come; on a cluster that is a fallback the run records."""
+    if setting != "auto":
+        return DeviceChoice(bool(setting), f"train.use_gpu={str(bool(setting)).lower()}")
+    if gpus_now >= 1:
+        return DeviceChoice(True, f"the cluster has {gpus_now:g} GPU(s)")
+    if gpus_max is not None and gpus_max >= 1:
+        return DeviceChoice(True, f"no GPU yet, the cluster's autoscaler can add up to {gpus_max:g}: the run waits for them (train.worker_wait_s)")
+    if not on_cluster:
+        return DeviceChoice(False, "no GPU on this machine")
+    why = "its autoscaler declares no GPU node type" if gpus_max is not None else "it has no autoscaler config to say GPU nodes could come"
+    return DeviceChoice(False, f"the cluster has no GPU and {why}; set train.use_gpu=true to wait for GPU workers", fallback=True)
+
+
+def resolve_device(cfg: PipelineConfig) -> DeviceChoice:
+    """`choose_device` for the Ray instance this process is connected to."""
     import ray
 
-    if cfg.train.use_gpu == "auto":
-        return ray.cluster_resources().get("GPU", 0) >= 1
-    return bool(cfg.train.use_gpu)
+    from ganpipe.train.local_ray import autoscaler_max_resources, is_private
 
-
+    gpus_max = None
+    if cfg.train.use_gpu == "auto" and not is_private():
+        declared = autoscaler_max_resources()
+        gpus_max = None if declared is None else float(declared.get("GPU", 0))
+    return choose_device(cfg.train.use_gpu, ray.cluster_resources().get("GPU", 0), gpus_max, on_cluster=not is_private())
 
 
 def fit(
@@ -89,10 +124,17 @@ def _fit(
     from ganpipe.train.local_ray import ray_logs_dir, start_retry_limit, trainer_class
     from ganpipe.train.loop import train_loop_per_worker
 
-    use_gpu = resolve_gpu(cfg)
+    tracking = None if run_id is None else {"tracking_uri": project.tracking_uri, "run_id": run_id, "spool_dir": str(project.spool)}
+    device = resolve_device(cfg)
+    use_gpu = device.use_gpu
+    if device.fallback:
+        log.warning("training %s on CPU: %s", cfg.run_name, device.reason)
+    if tracking is not None:
+        from ganpipe.tracking import runs
+
+        runs.set_tags(project.store, run_id, {"ganpipe.device": "gpu" if use_gpu else "cpu", "ganpipe.device_reason": device.reason})
     storage = project.runs_storage
     run_dir = project.run_dir(cfg.run_name)  # None on remote storage
-    tracking = None if run_id is None else {"tracking_uri": project.tracking_uri, "run_id": run_id, "spool_dir": str(project.spool)}
     datasets = None
     if cfg.train.loader == "stream":  # Ray Data reads the shards on the cluster and splits them over the workers
         from ganpipe.data.streaming import parquet_dataset
@@ -111,7 +153,8 @@ def _fit(
             "log_level": logs.level_name(),
             "cache_dir": str(project.cache),
             "placement_dir": None if run_dir is None else str(run_dir / "placement"),
-            "run_dir": None if run_dir is None else str(run_dir),  # resume from the newest verified checkpoint
+            # resume from the newest verified checkpoint, on a local path or object storage
+            "run_dir": f"{storage.rstrip('/')}/{cfg.run_name}" if run_dir is None else str(run_dir),
         },
         datasets=datasets,
         scaling_config=ScalingConfig(
@@ -152,10 +195,11 @@ def _fit(
         ) from e
     if result.checkpoint is None:
         raise TrainingError(f"training run {cfg.run_name} finished without a checkpoint")
-    local = Path(result.checkpoint.path)
-    if not local.exists():  # remote storage: materialise locally for evaluation
-        local = Path(result.checkpoint.to_directory())
-    return FitResult(checkpoint=local, metrics=dict(result.metrics or {}), storage=storage)
+    from ganpipe.train.storage import local_copy, uri_of
+
+    uri = uri_of(result.checkpoint, storage)
+    # On object storage: a local copy for evaluation, in the project's cache.
+    return FitResult(checkpoint=local_copy(uri, project.cache), metrics=dict(result.metrics or {}), storage=storage, uri=uri)
 
 
 def _root_cause(e: BaseException) -> BaseException:

@@ -112,6 +112,20 @@ def is_private() -> bool:
     return _LOCAL_ARGS is not None
 
 
+def autoscaler_max_resources() -> dict[str, float] | None:
+    """The most of each resource the connected cluster's autoscaler can provide (its node types'
+    resources times their max counts, capped by the cluster's max), as Ray Train checks a worker
+    group against; None when no autoscaler has reported a config (a fixed cluster, or a local
+    instance). Read from the GCS through Ray's private state API of `SUPPORTED_RAY`."""
+    try:
+        from ray._private.state import state
+
+        found = state.get_max_resources_from_cluster_config()
+    except Exception:  # another Ray release, or no GCS answer: as if there were no autoscaler
+        return None
+    return None if not found else {k: float(v) for k, v in found.items()}
+
+
 def ray_logs_dir() -> str | None:
     """The session's log folder on this node (Ray Train's DEBUG logs under `train/`), where a
     failed run's full story is; None when unknown."""

@@ -88,13 +88,14 @@ def train_trial(params: dict[str, Any], ctx: dict[str, Any]) -> None:
     rid = _child_run(store, cfg, ctx["parent"], params, trial_id)
     with runs.lifecycle(store, rid):
         res = fit(cfg, Path(ctx["data_dir"]), project, run_id=rid, callbacks=[TuneReportCallback()], faults=_faults(ctx, params))
-    runs.set_tags(store, rid, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": str(res.checkpoint)})
+    # The checkpoint's place in the shared runs storage: the trial's local copy is on its node.
+    runs.set_tags(store, rid, {"ganpipe.train_status": "FINISHED", "ganpipe.checkpoint": res.uri})
     runs.end_run(store, rid, "FINISHED")
     # The run's final report can reach Tune after this function returns, and Tune then drops
     # it (seen in 2 of 6 full-length trials), so the trial's last result would be an earlier
     # step: report the final metrics and checkpoint once more from the trial itself.
     final = {k: v for k, v in res.metrics.items() if isinstance(v, (int, float))}
-    tune.report({**final, "checkpoint_path": str(res.checkpoint)})
+    tune.report({**final, "checkpoint_path": res.uri})
 
 
 def _faults(ctx: dict[str, Any], params: dict[str, Any]) -> Faults | None:
@@ -243,6 +244,7 @@ def run_sweep(
     from ganpipe.tracking import runs
     from ganpipe.train.driver import resolve_gpu
     from ganpipe.train.local_ray import ensure_ray
+    from ganpipe.train.storage import uri_of
 
     store = project.store
     invalid = validate(base, sweep)
@@ -293,7 +295,7 @@ def run_sweep(
         params = {k: v for k, v in (r.config or {}).items()}
         m = r.metrics or {}
         child = _find_child(store, parent, m.get("trial_id") or "")
-        ck = m.get("checkpoint_path") or (r.checkpoint.path if r.checkpoint else None)
+        ck = m.get("checkpoint_path") or (uri_of(r.checkpoint, project.tune_storage) if r.checkpoint else None)
         status = "ERROR" if r.error else ("STOPPED_EARLY" if m.get("step", 0) < probe.train.steps else "FINISHED")
         val = m.get(f"eval.{metric}")
         row = TrialRow(m.get("trial_id", trial_id), params, status, float(val) if val is not None else None, int(m.get("step", 0)), child, ck, _reason(r.error))

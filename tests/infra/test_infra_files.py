@@ -16,6 +16,8 @@ import importlib.util
 import json
 import re
 import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -293,6 +295,38 @@ def test_kuberay_gpu_workers_cpu_head(kuberay: dict[str, Any]) -> None:
         assert gpu_limit(c) >= 1, f"worker group {name} has no nvidia.com/gpu limit"
         requested = c["resources"].get("requests", {}).get("nvidia.com/gpu")
         assert requested is None or int(requested) == gpu_limit(c), "GPU requests must equal limits"
+    # The head advertises no GPU, so no training worker or GPU evaluation is placed there.
+    assert str(spec["headGroupSpec"]["rayStartParams"].get("num-gpus")) == "0"
+
+
+def _gib(quantity: str) -> float:
+    units = {"Ki": 2**-20, "Mi": 2**-10, "Gi": 1, "Ti": 2**10}
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti)", str(quantity))
+    assert m, f"unexpected quantity {quantity!r}"
+    return float(m.group(1)) * units[m.group(2)]
+
+
+def test_kuberay_one_pod_per_gpu_node_with_nccl_settings(kuberay: dict[str, Any]) -> None:
+    """A worker pod holds all GPUs of its node (so NCCL uses NVLink/shared memory inside it),
+    at most one such pod per node, NCCL told which interface to use, and /dev/shm big enough."""
+    spec = kuberay_cluster_spec(kuberay)
+    for group in spec["workerGroupSpecs"]:
+        name, pod = group["groupName"], group["template"]["spec"]
+        c = ray_container(pod)
+        gpus = gpu_limit(c)
+        assert gpus >= 4, f"{name}: {gpus} GPU(s) per pod; give one pod all GPUs of its node"
+        assert str(group.get("rayStartParams", {}).get("num-gpus", gpus)) == str(gpus), name
+        labels = group["template"]["metadata"]["labels"]
+        anti = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"]
+        assert any(t["topologyKey"] == "kubernetes.io/hostname" and t["labelSelector"]["matchLabels"].items() <= labels.items() for t in anti), name
+        env = {e["name"]: e.get("value") for e in c.get("env", [])}
+        assert env.get("NCCL_SOCKET_IFNAME"), f"{name}: NCCL_SOCKET_IFNAME unset"
+        shm = {m["name"] for m in c.get("volumeMounts", []) if m["mountPath"] == "/dev/shm"}
+        vols = {v["name"]: v for v in pod.get("volumes", [])}
+        (vol,) = [vols[n] for n in shm]
+        assert vol["emptyDir"]["medium"] == "Memory"
+        assert _gib(vol["emptyDir"]["sizeLimit"]) >= 4 * gpus, f"{name}: /dev/shm too small for {gpus} GPUs"
+        assert _gib(vol["emptyDir"]["sizeLimit"]) < _gib(c["resources"]["limits"]["memory"]), name
 
 
 def test_kuberay_head_not_exposed(kuberay: dict[str, Any]) -> None:
@@ -433,20 +467,36 @@ def test_dockerfile_copies_and_installs(dockerfile: list[tuple[str, str]]) -> No
         if kw == "COPY":
             parts = [p for p in args.split() if not p.startswith("--")]
             copied.update(p.rstrip("/") for p in parts[:-1])
-    for needed in ("pyproject.toml", "constraints.txt", "ganpipe", "flows", "configs"):
+    for needed in ("pyproject.toml", "constraints.txt", "ganpipe", "flows", "configs", "benchmarks"):
         assert needed in copied, f"Dockerfile does not copy {needed}"
     for src in copied:
         assert (ROOT / src).exists(), f"COPY source {src} is not in the repository"
     commands = [c.strip() for kw, args in dockerfile if kw == "RUN" for c in re.split(r"&&|;", args)]
-    project_installs = [c for c in commands if "pip install" in c and re.search(r"-e \.(\s|$)", c)]
+    project_installs = [c for c in commands if "pip install" in c and re.search(r"-e \"?\.(\[[\w,]+\])?\"?(\s|$)", c)]
     assert project_installs, "the project is not installed with `pip install -e .`"
+    assert any("s3" in c for c in project_installs), "the image lacks the S3 clients (ganpipe[s3]) for DVC and MLflow"
     for c in project_installs:
         assert "-c constraints.txt" in c, f"install without the constraints file: {c!r}"
     # Installing the project before its sources are copied would fail.
     order = [kw + " " + args for kw, args in dockerfile]
     copy_pkg = next(i for i, line in enumerate(order) if line.startswith("COPY") and "ganpipe/" in line)
-    install = next(i for i, line in enumerate(order) if line.startswith("RUN") and "-e ." in line)
+    install = next(i for i, line in enumerate(order) if line.startswith("RUN") and re.search(r"-e \"?\.", line))
     assert copy_pkg < install
+
+
+def test_dockerfile_fails_without_a_cuda_torch(dockerfile: list[tuple[str, str]]) -> None:
+    """The build stops when pip took a CPU-only torch; the check runs right after torch is installed."""
+    runs = [args for kw, args in dockerfile if kw == "RUN"]
+    torch_install = next(i for i, a in enumerate(runs) if re.search(r"pip install .*torch==", a))
+    check = runs[torch_install]
+    assert "torch.version.cuda" in check and "sys.exit" in check, check
+    # The check exits non-zero for a CPU build: run its Python with a CPU-like torch.
+    code = re.search(r'python -c "([^"]+)"', check).group(1)
+    fake = "import sys, types; t = types.ModuleType('torch'); t.__version__ = '2.13.0+cpu'; t.version = types.SimpleNamespace(cuda=None); sys.modules['torch'] = t\n"
+    r = subprocess.run([sys.executable, "-c", fake + code.replace("; ", "\n")], capture_output=True, text=True)
+    assert r.returncode != 0 and "is not a CUDA build" in r.stderr, r
+    ok = fake.replace("cuda=None", "cuda='12.8'")
+    assert subprocess.run([sys.executable, "-c", ok + code.replace("; ", "\n")]).returncode == 0
 
 
 # --------------------------------------------------------------------------------- Prefect

@@ -99,7 +99,7 @@ def test_the_driver_hands_its_choice_to_the_workers(tuning, monkeypatch, tmp_pat
 
     monkeypatch.setenv(host.ENV, tuning)
     monkeypatch.setattr(local_ray, "ensure_ray", lambda *a, **k: None)
-    monkeypatch.setattr(driver, "resolve_gpu", lambda cfg: False)
+    monkeypatch.setattr(driver, "resolve_device", lambda cfg: driver.DeviceChoice(False, "test"))
     monkeypatch.setattr(local_ray, "trainer_class", lambda: Recorder)
     cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / "dcgan-digits.yaml", [])
     with pytest.raises(Exception, match="recorded"):

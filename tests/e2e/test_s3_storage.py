@@ -1,0 +1,132 @@
+"""Shared storage for real: a project whose nodes share nothing but an S3 bucket (moto's S3
+server on 127.0.0.1). Checkpoints of a run whose worker is killed, a PBT sweep's Tune
+checkpoints, the DVC remote and the MLflow model artifacts all land in the bucket; the
+registered model loads in a fresh process that has no bucket credentials (the tracking server
+serves the artifacts), and a fresh clone of the project (a teammate's machine) gets the raw and
+prepared data back with `dvc pull`. Nothing but caches is written into the project folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import REPO, _stop_group, copy_project, free_port
+
+pytestmark = pytest.mark.e2e
+
+BUCKET = "ganpipe-team"
+PREFIX = "shared"
+
+
+def _mlflow_server(tmp_path: Path, env: dict[str, str], artifacts: str) -> tuple[subprocess.Popen, str]:
+    """`mlflow server` on a free loopback port, its artifacts in the bucket (proxied: clients
+    need the server, not the bucket's credentials)."""
+    import httpx
+
+    port = free_port()
+    log = open(tmp_path / "mlflow-server.log", "w")
+    cmd = [
+        sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+        "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}", "--artifacts-destination", artifacts,
+    ]  # fmt: skip
+    # Without its job runner (eight more processes that only serve MLflow's GenAI jobs).
+    env = {**env, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            _stop_group(proc)
+            pytest.fail("mlflow server did not start: " + (tmp_path / "mlflow-server.log").read_text()[-2000:])
+        time.sleep(0.3)
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_runs_sweeps_data_and_models_live_in_the_bucket(s3_server, project_template, tmp_path):
+    from mlflow.tracking import MlflowClient
+
+    s3_server.bucket(BUCKET)
+    root = f"s3://{BUCKET}/{PREFIX}"
+    proj = copy_project(project_template, tmp_path)
+    (proj / "ganpipe.yaml").write_text(f"storage:\n  root: {root}\n")
+    base_env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI") and not k.startswith("AWS_")}
+    node_env = {**base_env, **s3_server.env}  # what every node of the cluster has
+    server, url = _mlflow_server(tmp_path, node_env, f"{root}/mlartifacts")
+    try:
+        t0 = time.monotonic()
+        r = subprocess.run(
+            [sys.executable, str(REPO / "tests/e2e/s3_driver.py"), str(proj)],
+            cwd=tmp_path, env={**node_env, "MLFLOW_TRACKING_URI": url}, capture_output=True, text=True, timeout=900,
+        )  # fmt: skip
+        assert r.returncode == 0, r.stderr[-5000:]
+        out = json.loads([line for line in r.stdout.splitlines() if line.startswith("{")][-1])
+        print(f"driver: {time.monotonic() - t0:.1f}s; stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in out["seconds"].items()))
+
+        assert out["project"]["runs"] == f"{root}/runs" and out["project"]["tune"] == f"{root}/tune"
+        assert out["project"]["dvc remote"] == f"{root}/dvc"
+        # The worker died at step 25; its replacement started from the step-20 checkpoint in the bucket.
+        assert (out["train"]["step"], out["train"]["start_step"]) == (30, 20)
+        keys = s3_server.keys(BUCKET, PREFIX + "/")
+        metas = [k for k in keys if k.startswith(f"{PREFIX}/runs/") and k.endswith("/meta.json")]
+        steps = {json.loads(s3_server.client().get_object(Bucket=BUCKET, Key=k)["Body"].read())["step"] for k in metas}
+        assert {20, 30} <= steps, steps  # the one resumed from, and the last
+        assert any(k.startswith(f"{PREFIX}/runs/") and k.endswith("/generator.pt") for k in keys)
+        # The sweep: both trials finished; Tune's checkpoints (with the trial that wrote them) are in the bucket.
+        rows = out["sweep"]["rows"]
+        assert [(t["status"], t["steps"], t["error"]) for t in rows] == [("FINISHED", 30, None)] * 2, rows
+        assert [k for k in keys if k.startswith(f"{PREFIX}/tune/s3-pbt/") and k.endswith("/tune_origin.json")]
+        assert out["sweep"]["best"]["checkpoint"].startswith(f"{root}/tune/s3-pbt/"), out["sweep"]["best"]
+        # DVC's content-addressed objects and MLflow's model artifacts.
+        assert [k for k in keys if k.startswith(f"{PREFIX}/dvc/files/md5/")]
+        assert [k for k in keys if k.startswith(f"{PREFIX}/mlartifacts/") and k.endswith("generator.pt")]
+
+        client = MlflowClient(url)
+        children = client.search_runs([client.get_run(rows[0]["run_id"]).info.experiment_id], filter_string="tags.`ganpipe.trial_id` != ''")
+        restored = {run.data.tags["ganpipe.trial_id"]: run.data.tags.get("ganpipe.restored_from", "") for run in children}
+        assert len(restored) == 2 and all(v.endswith("@20") for v in restored.values()), restored  # both restarted from the bucket
+        assert sum(not v.startswith(f"{t}@") for t, v in restored.items()) == 1, restored  # one exploited the other
+
+        # A fresh process with only the tracking server's address loads the registered model.
+        reg = out["registered"]
+        load = (
+            "import sys, mlflow.pyfunc, pandas as pd;"
+            "m = mlflow.pyfunc.load_model(sys.argv[1]);"
+            "print(m.predict(pd.DataFrame({'n': [3], 'seed': [5]})).shape)"
+        )
+        fresh = subprocess.run([sys.executable, "-c", load, f"models:/{reg['name']}@{reg['alias']}"], cwd=tmp_path, env={**base_env, "MLFLOW_TRACKING_URI": url}, capture_output=True, text=True, timeout=300)
+        assert fresh.returncode == 0, fresh.stderr[-3000:]
+        assert fresh.stdout.strip().splitlines()[-1].startswith("(3, "), fresh.stdout
+    finally:
+        _stop_group(server)
+
+    # Nothing shared was written into the project folder: no checkpoints, sweeps, store or artifacts.
+    state = proj / ".ganpipe"
+    assert not (state / "runs").exists() and not (state / "tune").exists()
+    assert not (proj / "mlflow.db").exists() and not (proj / "mlartifacts").exists()
+
+    # A teammate clones the project: the committed DVC config names the bucket, `dvc pull` restores the data.
+    git = ["git", "-c", "user.name=ganpipe", "-c", "user.email=ganpipe@example.com"]
+    for cmd in (["add", "-A"], ["commit", "-qm", "prepared digits"]):
+        subprocess.run([*git, *cmd], cwd=proj, check=True, capture_output=True)
+    clone = tmp_path / "teammate"
+    subprocess.run(["git", "clone", "-q", str(proj), str(clone)], check=True, capture_output=True)
+    assert not (clone / "prepared").exists()
+    pull = subprocess.run([sys.executable, "-m", "dvc", "pull"], cwd=clone, env={**node_env, "DVC_NO_ANALYTICS": "1"}, capture_output=True, text=True, timeout=300)
+    assert pull.returncode == 0, pull.stderr[-3000:]
+    for folder in ("prepared/digits", "data/digits"):
+        assert _digests(clone / folder) == _digests(proj / folder) and _digests(clone / folder), folder
