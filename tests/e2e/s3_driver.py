@@ -21,7 +21,7 @@ sys.path.insert(0, str(REPO))
 
 TINY = [
     "train.steps=30", "train.log_every=10", "train.checkpoint_every=10", "train.sample_every=30",
-    "train.max_failures=1", "eval.num_samples=100", "eval.classifier_steps=150",
+    "train.max_failures=1", "eval.num_samples=200", "eval.classifier_steps=100",  # as the pipeline tests: one classifier per session
     "model.params.g_width=8", "model.params.d_width=8",
 ]  # fmt: skip
 

@@ -125,7 +125,7 @@ def test_runs_sweeps_data_and_models_live_in_the_bucket(s3_server, project_templ
         subprocess.run([*git, *cmd], cwd=proj, check=True, capture_output=True)
     clone = tmp_path / "teammate"
     subprocess.run(["git", "clone", "-q", str(proj), str(clone)], check=True, capture_output=True)
-    assert not (clone / "prepared").exists()
+    assert not (clone / "prepared" / "digits").exists() and not (clone / "data" / "digits").exists()
     pull = subprocess.run([sys.executable, "-m", "dvc", "pull"], cwd=clone, env={**node_env, "DVC_NO_ANALYTICS": "1"}, capture_output=True, text=True, timeout=300)
     assert pull.returncode == 0, pull.stderr[-3000:]
     for folder in ("prepared/digits", "data/digits"):
