@@ -72,6 +72,11 @@ def resolve_device(cfg: PipelineConfig) -> DeviceChoice:
     return choose_device(cfg.train.use_gpu, ray.cluster_resources().get("GPU", 0), gpus_max, on_cluster=not is_private())
 
 
+def resolve_gpu(cfg: PipelineConfig) -> bool:
+    """Whether `cfg`'s workers get a GPU on the connected Ray instance (`resolve_device`)."""
+    return resolve_device(cfg).use_gpu
+
+
 def fit(
     cfg: PipelineConfig,
     data_dir: Path,
