@@ -141,14 +141,15 @@ def load_or_train(
 
 @torch.no_grad()
 def extract(model: SmallClassifier, images: Tensor, batch: int = 512) -> tuple[Tensor, Tensor]:
-    """(features, logits) for images in [-1, 1]."""
+    """(features, logits) for images in [-1, 1], computed on the model's device, returned on the CPU."""
     from ganpipe.evaluate.progress import progress
 
+    device = next(model.parameters()).device
     feats, logits = [], []
     with progress("classifier features", total=len(images)) as advance:
         for i in range(0, len(images), batch):
-            f = model.features(images[i : i + batch].float())
-            feats.append(f)
-            logits.append(model.head(f))
+            f = model.features(images[i : i + batch].to(device).float())
+            feats.append(f.cpu())
+            logits.append(model.head(f).cpu())
             advance(len(f))
     return torch.cat(feats), torch.cat(logits)

@@ -63,7 +63,8 @@ class EvalContext:
     def classifier(self) -> tuple[Any, float]:
         from ganpipe.evaluate.classifier import load_or_train
 
-        return load_or_train(self.data_dir, self.cache_dir, steps=self.classifier_steps)
+        model, accuracy = load_or_train(self.data_dir, self.cache_dir, steps=self.classifier_steps)
+        return model.to(self.sampler.device), accuracy  # features computed where the generator samples
 
     @cached_property
     def unseen_train(self) -> torch.Tensor:

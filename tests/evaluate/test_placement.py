@@ -30,6 +30,17 @@ def test_sampler_generates_on_the_recipes_device(digits8, family):
     assert not any(id(p) in training for p in s.generator.parameters())  # a copy, not the training weights
 
 
+def test_evaluation_features_on_the_samplers_device(digits8, tmp_path):
+    """The offline metrics' classifier runs where the generator samples (trained once on the
+    CPU and cached, then moved)."""
+    from ganpipe.evaluate.metrics import EvalContext
+
+    cfg = load_config(REPO / "configs/dcgan-digits.yaml", ["data.image_size=8"])
+    ctx = EvalContext(build_recipe(cfg, digits8, META).sampler(), digits8, tmp_path, num_samples=10, classifier_steps=2)
+    model, accuracy = ctx.classifier
+    assert {p.device for p in model.parameters()} == {META} and 0 <= accuracy <= 1
+
+
 def test_no_cluster_means_in_process_without_importing_ray(monkeypatch):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     monkeypatch.delitem(sys.modules, "ray", raising=False)
