@@ -41,14 +41,14 @@ os.environ.pop("GANPIPE_PROJECT", None)
 
 REPO = Path(__file__).resolve().parent.parent
 
-# In two lanes (pytest-xdist, `make test`) each lane gets one intra-op thread, and so do the
-# processes it starts: two OpenMP teams of two threads on two cores spin against each other
-# (an orthogonal init of a 128 x 1152 matrix, measured on a loaded 2-core machine: 11 ms with
-# one thread, 258 ms with two).
-if os.environ.get("PYTEST_XDIST_WORKER"):
-    os.environ["OMP_NUM_THREADS"] = "1"
-    if "torch" in sys.modules:
-        sys.modules["torch"].set_num_threads(1)
+# One intra-op thread in the test processes and the processes they start (OMP_NUM_THREADS is
+# inherited; set it to override). The suite always shares the cores with something (the other
+# lane, Ray's and Prefect's processes), and OpenMP teams that share cores spin against each
+# other: on a loaded 2-core machine 60 steps of a tiny DCGAN took 84 s with two threads and
+# 9 s with one, and an orthogonal init of a 128 x 1152 matrix 258 ms against 11 ms.
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+if "torch" in sys.modules:
+    sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 
 # The same examples on every run: a property test that passes in CI passes on a laptop, and a
 # failure found once is found again. HYPOTHESIS_PROFILE=default explores afresh on each run.
