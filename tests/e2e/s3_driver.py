@@ -12,6 +12,7 @@ Usage: s3_driver.py PROJECT"""
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -60,6 +61,7 @@ def main(root: Path) -> None:
     cfg = load_config(config, TINY)
     project = Project.load(root, cfg.storage)
     prepared = stages.prepare_stage(cfg, project)
+    _wait_for(os.environ["MLFLOW_TRACKING_URI"])  # the test starts the server beside this process
     # The worker dies hard at step 25, after the step-20 checkpoint reached the bucket.
     trained = stages.train_stage(cfg, prepared, project, progress=False, faults=Faults(exit_at_step=25))
     evaluated = stages.evaluate_stage(cfg, trained, prepared, project)
@@ -76,6 +78,21 @@ def main(root: Path) -> None:
         "seconds": {"prepare": prepared.seconds, "train": trained.seconds, "evaluate": evaluated.seconds, "register": registered.seconds if registered else 0, "sweep": time.perf_counter() - t0},
         "sweep": {"rows": [r.__dict__ for r in sweep.rows], "best": sweep.best.__dict__ if sweep.best else None},
     }, default=str))  # fmt: skip
+
+
+def _wait_for(url: str, timeout: float = 180) -> None:
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"the MLflow server at {url} did not answer within {timeout:.0f} s")
+        time.sleep(0.3)
 
 
 if __name__ == "__main__":
