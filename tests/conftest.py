@@ -47,6 +47,9 @@ REPO = Path(__file__).resolve().parent.parent
 # other: on a loaded 2-core machine 60 steps of a tiny DCGAN took 84 s with two threads and
 # 9 s with one, and an orthogonal init of a 128 x 1152 matrix 258 ms against 11 ms.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
+# Rich wraps CLI output at the terminal's width, which a pytest-xdist worker does not have:
+# one width for every test process, so that assertions on CLI output do not depend on it.
+os.environ["COLUMNS"] = "200"
 if "torch" in sys.modules:
     sys.modules["torch"].set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
 

@@ -13,7 +13,7 @@ import torch
 import torch.multiprocessing as mp
 from torch import nn
 
-from tests.unit import dist_sync_worker as worker
+import dist_sync_worker as worker  # a sibling module: pytest puts this folder on sys.path, spawned workers inherit it
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 TOL = 1e-5
