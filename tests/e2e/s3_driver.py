@@ -22,12 +22,13 @@ sys.path.insert(0, str(REPO))
 
 TINY = [
     "train.steps=30", "train.log_every=10", "train.checkpoint_every=10", "train.sample_every=30",
-    "train.max_failures=1", "eval.num_samples=200", "eval.classifier_steps=100",  # as the pipeline tests: one classifier per session
-    "model.params.g_width=8", "model.params.d_width=8",
+    "train.max_failures=1", "eval.num_samples=200", "model.params.g_width=8", "model.params.d_width=8",
+    # Sliced Wasserstein distance: no classifier to train first (storage is the subject here).
+    "eval.metrics=[swd]", "registry.gate_metric=swd", "registry.mode=min",
 ]  # fmt: skip
 
 PBT = {
-    "metric": "fcd",
+    "metric": "swd",
     "mode": "min",
     "search": "random",
     "num_samples": 2,
@@ -39,7 +40,7 @@ PBT = {
     "space": {"optim.lr_g": {"loguniform": [1.0e-4, 1.0e-3]}},
     "overrides": {
         "train.steps": 30, "train.log_every": 10, "train.checkpoint_every": 10, "train.sample_every": 30,
-        "eval.every": 20, "eval.during_training_samples": 100, "eval.classifier_steps": 150,
+        "eval.every": 20, "eval.during_training_samples": 100, "eval.metrics": ["swd"],
         "model.params.g_width": 8, "model.params.d_width": 8, "train.run_name": "s3-pbt",
     },
 }  # fmt: skip
@@ -66,6 +67,11 @@ def main(root: Path) -> None:
     trained = stages.train_stage(cfg, prepared, project, progress=False, faults=Faults(exit_at_step=25))
     evaluated = stages.evaluate_stage(cfg, trained, prepared, project)
     registered = stages.register_stage(cfg, evaluated, prepared, project)
+    # What the registered model must give back elsewhere: the trained generator's samples.
+    from ganpipe.gans.base import sampler_from_export
+    from ganpipe.train.checkpoint import load_export
+
+    sample = sampler_from_export(*load_export(trained.checkpoint)).generate(3, seed=5)
 
     base = yaml.safe_load(config.read_text())
     t0 = time.perf_counter()
@@ -74,6 +80,7 @@ def main(root: Path) -> None:
         "project": project.describe(),
         "train": {"run_id": trained.run_id, "step": trained.metrics.get("step"), "start_step": trained.metrics.get("start_step"), "checkpoint": str(trained.checkpoint)},
         "model_uri": evaluated.model_uri,
+        "sample": {"shape": list(sample.shape), "sum": float(sample.double().sum()), "abs_sum": float(sample.double().abs().sum())},
         "registered": {"name": registered.name, "version": registered.version, "alias": registered.alias} if registered else None,
         "seconds": {"prepare": prepared.seconds, "train": trained.seconds, "evaluate": evaluated.seconds, "register": registered.seconds if registered else 0, "sweep": time.perf_counter() - t0},
         "sweep": {"rows": [r.__dict__ for r in sweep.rows], "best": sweep.best.__dict__ if sweep.best else None},

@@ -55,6 +55,7 @@ def test_runs_sweeps_data_and_models_live_in_the_bucket(s3_server, project_templ
     base_env = {k: v for k, v in os.environ.items() if k not in ("RAY_ADDRESS", "MLFLOW_TRACKING_URI") and not k.startswith("AWS_")}
     node_env = {**base_env, **s3_server.env}  # what every node of the cluster has
     server, url = _mlflow_server(tmp_path, node_env, f"{root}/mlartifacts")
+    fresh = None
     try:
         t0 = time.monotonic()
         r = subprocess.run(
@@ -89,32 +90,43 @@ def test_runs_sweeps_data_and_models_live_in_the_bucket(s3_server, project_templ
         assert len(restored) == 2 and all(v.endswith("@20") for v in restored.values()), restored  # both restarted from the bucket
         assert sum(not v.startswith(f"{t}@") for t, v in restored.items()) == 1, restored  # one exploited the other
 
-        # A fresh process with only the tracking server's address loads the registered model.
+        # A fresh process with only the tracking server's address (no bucket credentials) loads the
+        # registered model; it runs while a teammate clones the project below.
         reg = out["registered"]
         load = (
-            "import sys, mlflow.pyfunc, pandas as pd;"
-            "m = mlflow.pyfunc.load_model(sys.argv[1]);"
-            "print(m.predict(pd.DataFrame({'n': [3], 'seed': [5]})).shape)"
+            "import sys, json, mlflow.pyfunc, pandas as pd;"
+            "x = mlflow.pyfunc.load_model(sys.argv[1]).predict(pd.DataFrame({'n': [3], 'seed': [5]}));"
+            "print(json.dumps({'shape': list(x.shape), 'sum': float(x.astype('float64').sum()), 'abs_sum': float(abs(x.astype('float64')).sum())}))"
         )
-        fresh = subprocess.run([sys.executable, "-c", load, f"models:/{reg['name']}@{reg['alias']}"], cwd=tmp_path, env={**base_env, "MLFLOW_TRACKING_URI": url}, capture_output=True, text=True, timeout=300)
-        assert fresh.returncode == 0, fresh.stderr[-3000:]
-        assert fresh.stdout.strip().splitlines()[-1].startswith("(3, "), fresh.stdout
+        fresh = subprocess.Popen(
+            [sys.executable, "-c", load, f"models:/{reg['name']}@{reg['alias']}"],
+            cwd=tmp_path, env={**base_env, "MLFLOW_TRACKING_URI": url}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )  # fmt: skip
+
+        # Nothing shared was written into the project folder: no checkpoints, sweeps, store or artifacts.
+        state = proj / ".ganpipe"
+        assert not (state / "runs").exists() and not (state / "tune").exists()
+        assert not (proj / "mlflow.db").exists() and not (proj / "mlartifacts").exists()
+
+        # A teammate clones the project: the committed DVC config names the bucket, `dvc pull` restores the data.
+        git = ["git", "-c", "user.name=ganpipe", "-c", "user.email=ganpipe@example.com"]
+        for cmd in (["add", "-A"], ["commit", "-qm", "prepared digits"]):
+            subprocess.run([*git, *cmd], cwd=proj, check=True, capture_output=True)
+        clone = tmp_path / "teammate"
+        subprocess.run(["git", "clone", "-q", str(proj), str(clone)], check=True, capture_output=True)
+        assert not (clone / "prepared" / "digits").exists() and not (clone / "data" / "digits").exists()
+        pull = subprocess.run([sys.executable, "-m", "dvc", "pull"], cwd=clone, env={**node_env, "DVC_NO_ANALYTICS": "1"}, capture_output=True, text=True, timeout=300)
+        assert pull.returncode == 0, pull.stderr[-3000:]
+        for folder in ("prepared/digits", "data/digits"):
+            assert _digests(clone / folder) == _digests(proj / folder) and _digests(clone / folder), folder
+
+        stdout, stderr = fresh.communicate(timeout=300)
+        assert fresh.returncode == 0, stderr[-3000:]
+        got, want = json.loads(stdout.strip().splitlines()[-1]), out["sample"]
+        assert got["shape"] == want["shape"] and got["shape"][0] == 3
+        assert got["sum"] == pytest.approx(want["sum"], rel=1e-4, abs=1e-3) and got["abs_sum"] == pytest.approx(want["abs_sum"], rel=1e-4)
     finally:
+        if fresh is not None and fresh.poll() is None:
+            fresh.kill()
+            fresh.wait()
         _stop_group(server)
-
-    # Nothing shared was written into the project folder: no checkpoints, sweeps, store or artifacts.
-    state = proj / ".ganpipe"
-    assert not (state / "runs").exists() and not (state / "tune").exists()
-    assert not (proj / "mlflow.db").exists() and not (proj / "mlartifacts").exists()
-
-    # A teammate clones the project: the committed DVC config names the bucket, `dvc pull` restores the data.
-    git = ["git", "-c", "user.name=ganpipe", "-c", "user.email=ganpipe@example.com"]
-    for cmd in (["add", "-A"], ["commit", "-qm", "prepared digits"]):
-        subprocess.run([*git, *cmd], cwd=proj, check=True, capture_output=True)
-    clone = tmp_path / "teammate"
-    subprocess.run(["git", "clone", "-q", str(proj), str(clone)], check=True, capture_output=True)
-    assert not (clone / "prepared" / "digits").exists() and not (clone / "data" / "digits").exists()
-    pull = subprocess.run([sys.executable, "-m", "dvc", "pull"], cwd=clone, env={**node_env, "DVC_NO_ANALYTICS": "1"}, capture_output=True, text=True, timeout=300)
-    assert pull.returncode == 0, pull.stderr[-3000:]
-    for folder in ("prepared/digits", "data/digits"):
-        assert _digests(clone / folder) == _digests(proj / folder) and _digests(clone / folder), folder
