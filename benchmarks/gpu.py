@@ -18,7 +18,8 @@ irrelevant to speed). For each model and each `train.compile` setting:
 - ray: a real 1-GPU Ray Train fit (`driver.fit`, `train.use_gpu=true`) of 2 x --steps steps;
   its images/s is the loop's own rate over the last --steps steps (between two log points,
   where the loop syncs with the host anyway), past start-up and compilation;
-- ray/plain: the two rates' ratio (what Ray Train, the loop's schedule and reporting cost).
+- ray/plain: the two rates' ratio (what Ray Train, the loop's schedule and reporting cost); the
+  plain loop gets the host threads a worker gets (`train.cpus_per_worker`).
 
 Figures:
 - images/s: timed steps x batch x n_critic / seconds;
@@ -204,6 +205,9 @@ def run_model(name: str, overrides: list[str], root: Path, device: torch.device,
     cfg, data_dir = prepared(base, root, model_overrides + overrides)
     if device.type == "cuda":
         set_backend_flags(cfg.train.cudnn_benchmark, cfg.train.tf32)  # as each training worker does
+    # The host threads a Ray Train worker gets (Ray sets OMP_NUM_THREADS to its CPUs), so that
+    # ray/plain compares like with like.
+    torch.set_num_threads(max(1, int(cfg.train.cpus_per_worker)))
     flops = flops_per_step(cfg, data_dir, device)
     recipe, batches = bare_recipe(cfg, data_dir, device)
     t_warm, _ = timed_steps(recipe, batches, 1, warmup, device)
