@@ -6,6 +6,7 @@ evaluate the untrained and the trained generator on the held-out split, compare 
     python benchmarks/quality.py --grid25-losses      # toy grid25 once per registered loss
     python benchmarks/quality.py --quick              # 10% of the steps: a smoke run, targets not expected
     python benchmarks/quality.py --only toy-grid25 --seeds 0,1,2   # the same config on several seeds
+    python benchmarks/quality.py --only dcgan-stacked --set train.steps=3000   # any config override
 
 Targets (issue bar, on these data sets): cgan and biggan conditional accuracy >= 90% (a digits
 classifier on G(z, y); chance is 10%); toy grid25 with its best loss all 25 modes and >= 80%
@@ -122,15 +123,16 @@ def main() -> None:
     ap.add_argument("--grid25-losses", action="store_true", help="train toy grid25 once per registered loss")
     ap.add_argument("--seeds", default=None, help="comma-separated train.seed values: one row per seed (default: the config's seed)")
     ap.add_argument("--json", type=Path, help="also write every row (all metrics) to this file")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every run, e.g. train.steps=3000 (repeatable)")
     args = ap.parse_args()
-    plan: list[tuple[str, list[str]]] = [(name, []) for name in args.only.split(",") if name]
+    plan: list[tuple[str, list[str]]] = [(name, list(args.set)) for name in args.only.split(",") if name]
     unknown = [n for n, _ in plan if n not in RUNS]
     if unknown:
         raise SystemExit(f"unknown run(s) {unknown}; choose from {', '.join(RUNS)}")
     if args.grid25_losses:
         from ganpipe.losses import LOSSES
 
-        plan = [p for p in plan if p[0] != "toy-grid25"] + [("toy-grid25", [f"loss.name={n}"]) for n in LOSSES.names()]
+        plan = [p for p in plan if p[0] != "toy-grid25"] + [("toy-grid25", [*args.set, f"loss.name={n}"]) for n in LOSSES.names()]
     if args.seeds:
         plan = [(name, [*ov, f"train.seed={int(sd)}"]) for name, ov in plan for sd in args.seeds.split(",")]
     rows = []
