@@ -107,6 +107,7 @@ def train_and_evaluate(config: str, work: Path, quick: bool = False, overrides: 
         values, _ = evaluate(EvalContext(sampler, data, cache, cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps), cfg.eval.metrics)
         return values
 
+    torch.set_num_threads(cfg.train.cpus_per_worker)  # as a Ray Train worker of that many CPUs runs
     torch.manual_seed(cfg.train.seed)
     before = measure(build_recipe(cfg, data, torch.device("cpu")).sampler())
     t0 = time.perf_counter()
