@@ -106,7 +106,8 @@ def newest_verified(run_dir: str | Path) -> tuple[Path, int] | None:
     if "://" in str(run_dir) and not str(run_dir).startswith("file://"):
         from ganpipe.train.storage import newest_verified_remote
 
-        return newest_verified_remote(str(run_dir))
+        found = newest_verified_remote(str(run_dir))
+        return None if found is None else found[:2]
     found = []
     for meta in Path(run_dir).glob(f"checkpoint_*/{META}"):
         try:

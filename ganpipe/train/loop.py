@@ -294,9 +294,10 @@ def _batches(cfg: PipelineConfig, data_dir: str | Path, data: Batch, seed: int, 
 class RayReporter:
     """Ray Train's report/checkpoint calls (every rank calls report the same number of times).
 
-    `run_dir` is the run's folder when the storage is a local or mounted path: resuming then
-    takes the newest verified checkpoint found there, which can be newer than the one Ray Train
-    had recorded when the failure happened (see `checkpoint.newest_verified`)."""
+    `run_dir` is the run's folder in the runs storage, a local or mounted path or an object
+    store URI (s3://...): resuming takes the newest verified checkpoint found there, which can
+    be newer than the one Ray Train had recorded when the failure happened (see
+    `checkpoint.newest_verified`)."""
 
     def __init__(self, run_dir: str | None = None) -> None:
         import ray.train
@@ -322,18 +323,25 @@ class RayReporter:
 
     def _newest_on_storage(self) -> Path | None:
         """Rank 0 picks the newest verified checkpoint and every rank takes the same one, so all
-        ranks start at the same step."""
+        ranks start at the same step. On object storage rank 0 sends its URI, and each rank
+        (on its own node) copies it."""
         import torch.distributed as dist
 
         from ganpipe.train.checkpoint import newest_verified
+        from ganpipe.train.storage import is_remote, local_copy, newest_verified_remote
 
+        remote = is_remote(self._run_dir)
         choice: list[str | None] = [None]
+        mine = None
         if self._train.get_context().get_world_rank() == 0:
-            found = newest_verified(self._run_dir)
-            choice[0] = str(found[0]) if found else None
+            found = newest_verified_remote(self._run_dir) if remote else newest_verified(self._run_dir)
+            if found:
+                mine, choice[0] = found[0], (found[2] if remote else str(found[0]))
         if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
             dist.broadcast_object_list(choice, src=0)
-        return Path(choice[0]) if choice[0] else None
+        if choice[0] is None:
+            return None
+        return mine or (local_copy(choice[0]) if remote else Path(choice[0]))
 
 
 def train_loop_per_worker(config: dict[str, Any]) -> None:

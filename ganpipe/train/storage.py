@@ -72,9 +72,10 @@ def _mkdir(p: Path) -> Path:
     return p
 
 
-def newest_verified_remote(run_uri: str) -> tuple[Path, int] | None:
+def newest_verified_remote(run_uri: str) -> tuple[Path, int, str] | None:
     """`checkpoint.newest_verified` for a run folder on object storage: the highest-step
-    `checkpoint_*` whose files verify, copied here, with its step; None when there is none."""
+    `checkpoint_*` whose files verify, copied here, with its step and its URI (what other
+    nodes copy); None when there is none."""
     import pyarrow.fs
 
     fs, root = _fs(run_uri)
@@ -94,7 +95,7 @@ def newest_verified_remote(run_uri: str) -> tuple[Path, int] | None:
     scheme = run_uri.split("://", 1)[0]
     for step, _, path in sorted(found, reverse=True):
         try:
-            return local_copy(f"{scheme}://{path}"), step
+            return local_copy(f"{scheme}://{path}"), step, f"{scheme}://{path}"
         except CheckpointError:
             continue
     return None

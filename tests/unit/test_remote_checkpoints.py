@@ -25,7 +25,7 @@ def _checkpoint(tmp: Path, step: int) -> Path:
 
 def test_newest_verified_on_s3_skips_incomplete_and_tampered(s3, tmp_path):
     from ganpipe.errors import CheckpointError
-    from ganpipe.train.storage import local_copy
+    from ganpipe.train.storage import local_copy, newest_verified_remote
 
     uri = s3.bucket("ckpt-test") + "/runs/r1"
     for step in (10, 20, 30, 40):
@@ -35,6 +35,8 @@ def test_newest_verified_on_s3_skips_incomplete_and_tampered(s3, tmp_path):
     found, step = newest_verified(uri)
     assert step == 20 and torch.load(found / "state.pt", weights_only=True)["recipe"]["w"].tolist() == [20.0] * 3
     assert newest_verified(s3.bucket("empty-test") + "/runs/none") is None
+    # What rank 0 sends the other ranks, each on its own node: the URI, not its local copy.
+    assert newest_verified_remote(uri)[1:] == (20, f"{uri}/checkpoint_020")
 
     cache = tmp_path / "cache"
     first = local_copy(f"{uri}/checkpoint_010", cache)
