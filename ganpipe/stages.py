@@ -138,8 +138,8 @@ def train_stage(cfg: PipelineConfig, prepared: Prepared, project: Project, progr
                 verify(local)
                 log.info("training run %s already finished for this config and data; reusing it", run_id)
                 return Trained(run_id, local, dict(r.data.metrics), reused=True)
-            except Exception:
-                pass
+            except Exception as e:  # e.g. storage unreachable: train again (Ray resumes from the newest checkpoint)
+                log.warning("training run %s finished, but its checkpoint %s cannot be used (%s); training again", run_id, ck, str(e)[:300])
     else:
         tags = {**lineage_tags(project.root, prepared.manifest), "family": cfg.model.family, "loss": cfg.loss.name, "dataset": cfg.data.key}
         run_id = runs.start_run(store, cfg.experiment, cfg.run_name, cfg.to_dict(), tags)
