@@ -42,6 +42,7 @@ SUITE = [
     ("reliability", ["reliability.py"], ["reliability.py"]),
     ("ASHA vs full runs", ["asha_vs_full.py"], ["asha_vs_full.py", "--steps", "200", "--samples", "4"]),
     ("model quality per family", ["quality.py"], ["quality.py", "--quick"]),
+    ("the demo's picture (FCD vs floor)", ["demo_quality.py"], ["demo_quality.py"]),
     ("small data: DiffAugment vs none", ["small_data.py"], ["small_data.py", "--quick", "--seeds", "0"]),
 ]
 
