@@ -232,10 +232,9 @@ class PipelineConfig(Section):
         for section, added in _ADDED_KEYS.items():
             d = _without_defaults(d, section, added)
         d = _without_defaults(d, "model.params", _ADDED_FAMILY_PARAMS.get(d["model"]["family"], {}))
-        train = {k: v for k, v in d["train"].items() if not (k in _ADDED_TRAIN_KEYS and v == _ADDED_TRAIN_KEYS[k])}
-        data = {k: v for k, v in d["data"].items() if not (k in _ADDED_DATA_KEYS and v == _ADDED_DATA_KEYS[k])}
-        train["amp"] = {"bf16": True, "off": False}.get(train["amp"], train["amp"])
-        d = {**d, **_FAULTS_OFF, "data": data, "train": {**train, "storage": ".ganpipe/runs"}}
+        train = d["train"]
+        train = {**train, "amp": {"bf16": True, "off": False}.get(train["amp"], train["amp"]), "storage": ".ganpipe/runs"}
+        d = {**d, **_FAULTS_OFF, "train": train}
         blob = json.dumps(d, sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:10]
 
@@ -244,15 +243,13 @@ class PipelineConfig(Section):
         return self.train.run_name or f"{self.name}-{self.fingerprint()}"
 
 
-# train keys added after run names were first hashed, with their defaults: a config that leaves
-# them at the default hashes as before.
-_ADDED_TRAIN_KEYS: dict[str, Any] = {"cudnn_benchmark": True, "tf32": True, "sync_bn": False, "augment": []}
-_ADDED_DATA_KEYS = {"on_bad_file": "error", "labels": None}
-
-# Keys added to other sections (dotted path of the section -> key -> default), same rule.
-# `model.params` holds every family's filled-in params: a key only some family has is dropped
-# only where it is present and at its default.
+# Keys added after run names were first hashed (dotted path of the section -> key -> default):
+# a config that leaves them at the default hashes as before. `model.params` holds every
+# family's filled-in params: a key only some family has is dropped only where it is present
+# and at its default.
 _ADDED_KEYS: dict[str, dict[str, Any]] = {
+    "train": {"cudnn_benchmark": True, "tf32": True, "sync_bn": False, "augment": []},
+    "data": {"on_bad_file": "error", "labels": None},
     "model.params": {"ema_start": 0, "standing_stats": 0},  # biggan
     "optim": {"name": "adam"},
 }

@@ -54,9 +54,6 @@ def test_rendered_table_and_plain_lines_off_a_terminal():
     assert "1 running" in text and "best eval.fid=2.5 (trial a)" in text and "a *" in text
 
     # the Tune callback on a pipe: one plain line per event, no live redraws
-    import pytest
-
-    pytest.importorskip("ray.tune")
     from ganpipe.tune.progress import trial_progress
 
     out = io.StringIO()
@@ -76,9 +73,6 @@ def test_rendered_table_and_plain_lines_off_a_terminal():
 
 
 def test_on_a_terminal_the_table_is_redrawn_in_place():
-    import pytest
-
-    pytest.importorskip("ray.tune")
     from ganpipe.tune.progress import trial_progress
 
     out = io.StringIO()
