@@ -225,9 +225,8 @@ class PipelineConfig(Section):
         before `faults` left them and `train.storage` became `storage.runs` (both at their
         defaults), so run names stay the same and re-running a config resumes or reuses its run.
         Likewise `train.amp` hashes as the bool it was (bf16 = true, off = false), and keys added
-        since then hash only when they differ from their defaults (`train.sync_bn`,
-        `train.cudnn_benchmark`, `train.tf32`, `data.on_bad_file`, `data.labels`,
-        `_ADDED_KEYS`' keys in other sections and `_ADDED_FAMILY_PARAMS`' per family)."""
+        since then hash only when they differ from their defaults (`_ADDED_KEYS`, and
+        `_ADDED_FAMILY_PARAMS` per family)."""
         d = {k: v for k, v in self.to_dict().items() if k != "storage"}
         for section, added in _ADDED_KEYS.items():
             d = _without_defaults(d, section, added)
