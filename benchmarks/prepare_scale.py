@@ -10,7 +10,8 @@ the smaller set is hard links to the first files of the larger one. Each prepare
 fresh process (its own Ray instance), so its driver's peak RSS (VmHWM) is its own.
 
 Figures:
-- wall time and images/s of each run (Ray start-up included);
+- wall time and images/s of each size (the fastest of --repeat runs; Ray start-up included),
+  how busy the tasks kept the CPUs, and their decoding rate;
 - marginal rate: (N_large - N_small) / (wall_large - wall_small), start-up excluded, against
   a single-core loop of `images.load_image` (decode + convert + resize) over a sample of the
   same files (the faster of a measurement before and one after the runs) times the CPUs Ray
@@ -105,7 +106,7 @@ def one_run(root: Path, out: Path, size: int) -> dict:
     cpus = int(ray.cluster_resources().get("CPU", 0))
     from ganpipe.data.tasks import peak_rss_kb
 
-    return {"n": r.examples, "wall_s": wall, "chunks": r.chunks, "driver_rss_mb": peak_rss_kb() / 1024, "task_rss_mb": r.task_peak_rss_kb / 1024, "cpus": cpus, "counts": m["counts"]}
+    return {"n": r.examples, "wall_s": wall, "chunks": r.chunks, "driver_rss_mb": peak_rss_kb() / 1024, "task_rss_mb": r.task_peak_rss_kb / 1024, "cpus": cpus, "counts": m["counts"], "task_s": r.task_seconds, "decode_s": r.decode_seconds}
 
 
 def run_child(root: Path, out: Path, size: int) -> dict:
@@ -153,6 +154,7 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=64)
     ap.add_argument("--cache", default=os.environ.get("GANPIPE_BENCH_CACHE", str(Path.home() / ".cache" / "ganpipe" / "bench-prepare")))
     ap.add_argument("--sample", type=int, default=2000, help="files in the single-core baseline")
+    ap.add_argument("--repeat", type=int, default=2, help="prepare runs per size; the fastest counts")
     ap.add_argument("--skip-dvc", action="store_true")
     ap.add_argument("--one", help=argparse.SUPPRESS)
     ap.add_argument("--out", help=argparse.SUPPRESS)
@@ -173,20 +175,24 @@ def main() -> None:
     runs = {}
     with tempfile.TemporaryDirectory(prefix="ganpipe-prepare-scale-") as tmp:
         for n in sizes:
-            runs[n] = run_child(folders[n], Path(tmp) / f"out-{n}", args.image_size)
-            shutil.rmtree(Path(tmp) / f"out-{n}", ignore_errors=True)
-            print(f"{n} images: {runs[n]['wall_s']:.1f} s", flush=True)
+            for k in range(args.repeat):  # the fastest of the repeats: load from elsewhere only slows a run down
+                r = run_child(folders[n], Path(tmp) / f"out-{n}", args.image_size)
+                shutil.rmtree(Path(tmp) / f"out-{n}", ignore_errors=True)
+                print(f"{n} images, run {k + 1}/{args.repeat}: {r['wall_s']:.1f} s", flush=True)
+                if n not in runs or r["wall_s"] < runs[n]["wall_s"]:
+                    runs[n] = r
         # On a shared machine the baseline swings with the load: the faster of two measurements
         # (before and after the runs) makes the stricter limit.
         base = max(before, single_core_rate(folders[sizes[-1]], args.image_size, args.sample))
         dvc = {} if args.skip_dvc else dvc_figures(folders[sizes[-1]], Path(tmp) / "dvc")
 
     t = Table(title=f"prepare at scale ({args.image_size} px, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')})")
-    for col in ("images", "wall s", "images/s", "chunks", "driver peak RSS MB", "largest task peak RSS MB"):
+    for col in ("images", "wall s", "images/s", "chunks", "tasks busy (task s / wall x CPUs)", "decoding share of task s", "decode images/s per task", "driver peak RSS MB", "largest task peak RSS MB"):
         t.add_column(col, justify="right")
     for n in sizes:
         r = runs[n]
-        t.add_row(f"{n}", f"{r['wall_s']:.1f}", f"{n / r['wall_s']:.0f}", f"{r['chunks']}", f"{r['driver_rss_mb']:.0f}", f"{r['task_rss_mb']:.0f}")
+        busy = r["task_s"] / (r["wall_s"] * max(r["cpus"], 1))
+        t.add_row(f"{n}", f"{r['wall_s']:.1f}", f"{n / r['wall_s']:.0f}", f"{r['chunks']}", f"{busy:.0%}", f"{r['decode_s'] / r['task_s']:.0%}", f"{n / r['decode_s']:.0f}", f"{r['driver_rss_mb']:.0f}", f"{r['task_rss_mb']:.0f}")
     Console(width=140).print(t)
     small, large = runs[sizes[0]], runs[sizes[-1]]
     cpus = large["cpus"] or workers

@@ -8,11 +8,12 @@ colour one); decoding happens in the preparation tasks.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from pathlib import Path
 from typing import Any, Iterator
 
-from ganpipe.data.images import IMAGE_EXTS, list_images, native_channels
+from ganpipe.data.images import IMAGE_EXTS, image_names, native_channels
 from ganpipe.data.plan import READERS, Example, Plan, chunked
 from ganpipe.data.shards import shard_rows
 from ganpipe.errors import DataError
@@ -33,9 +34,9 @@ def check_folder(path: Path | None, prefix: str = "imagefolder") -> Path:
     return path
 
 
-def class_folders(path: Path) -> tuple[list[Path], list[int], list[str]]:
-    """(files, labels, class names) of the ImageFolder layout: one sub-folder per class, or
-    images directly in the folder (one class)."""
+def class_folders(path: Path) -> tuple[list[str], list[int], list[str]]:
+    """(files relative to `path`, labels, class names) of the ImageFolder layout: one
+    sub-folder per class, or images directly in the folder (one class)."""
     classes = sorted(d.name for d in path.iterdir() if d.is_dir() and not d.name.startswith("."))
     loose = [p for p in sorted(path.iterdir()) if p.is_file() and p.suffix.lower() in IMAGE_EXTS and not p.name.startswith(".")]
     if loose and classes:  # both layouts at once: the loose images would be left out silently
@@ -43,11 +44,11 @@ def class_folders(path: Path) -> tuple[list[Path], list[int], list[str]]:
             f"{len(loose)} image file(s) directly in {path}, next to class folders ({', '.join(classes[:10])}): {_shown([p.name for p in loose])}",
             hint="move them into a class sub-folder or remove them (imagefolder: reads class sub-folders, or one flat folder of images)",
         )
-    files: list[Path] = list(loose)
+    files: list[str] = [p.name for p in loose]
     labels: list[int] = [0] * len(loose)
     empty = []
     for ci, c in enumerate(classes):
-        found = list_images(path / c)
+        found = [f"{c}/{name}" for name in image_names(path / c)]
         if not found:
             empty.append(c)
         files += found
@@ -92,8 +93,9 @@ def read_label_file(labels: Path) -> tuple[list[str], list[Any]]:
     return files, values
 
 
-def labelled_files(path: Path, labels: Path) -> tuple[list[Path], list[int], list[str]]:
-    """Every image under `path` (nested folders), each labelled by the labels file."""
+def labelled_files(path: Path, labels: Path) -> tuple[list[str], list[int], list[str]]:
+    """Every image under `path` (nested folders, as paths relative to it), each labelled by
+    the labels file."""
     names, values = read_label_file(labels)
     by_file: dict[str, Any] = {}
     dup = []
@@ -104,10 +106,9 @@ def labelled_files(path: Path, labels: Path) -> tuple[list[Path], list[int], lis
         by_file[key] = v
     if dup:
         raise DataError(f"labels file {labels} gives different labels to the same file: {_shown(dup)}", hint="keep one label per file")
-    files = list_images(path)
-    if not files:
+    rel = image_names(path)
+    if not rel:
         raise DataError(f"no images found in {path}", hint="put PNG/JPEG files under the folder (any nesting)")
-    rel = [p.relative_to(path).as_posix() for p in files]
     unlabelled = [r for r in rel if r not in by_file]
     if unlabelled:
         raise DataError(
@@ -123,7 +124,7 @@ def labelled_files(path: Path, labels: Path) -> tuple[list[Path], list[int], lis
         )
     classes = sorted({by_file[r] for r in rel}, key=lambda v: (isinstance(v, str), v))
     index = {c: i for i, c in enumerate(classes)}
-    return files, [index[by_file[r]] for r in rel], [str(c) for c in classes]
+    return rel, [index[by_file[r]] for r in rel], [str(c) for c in classes]
 
 
 def plan_imagefolder(path: Path | None, cfg: Any, source: str | None = None) -> Plan:
@@ -133,9 +134,9 @@ def plan_imagefolder(path: Path | None, cfg: Any, source: str | None = None) -> 
         files, labels_, classes = labelled_files(root, Path(labels).expanduser())
     else:
         files, labels_, classes = class_folders(root)
-    channels = cfg.channels or native_channels(files)
+    channels = cfg.channels or native_channels(root / f for f in files)
     rows = shard_rows(cfg.image_size * cfg.image_size * channels)
-    items = [[p.relative_to(root).as_posix(), y] for p, y in zip(files, labels_)]
+    items = [[f, y] for f, y in zip(files, labels_)]
     chunks = [{"kind": "files", "root": str(root), "items": part} for part in chunked(items, rows)]
     extra: dict[str, Any] = {"files": len(files)}
     if labels:
@@ -144,10 +145,10 @@ def plan_imagefolder(path: Path | None, cfg: Any, source: str | None = None) -> 
 
 
 def read_files(chunk: dict[str, Any]) -> Iterator[Example]:
-    root = Path(chunk["root"])
+    root = chunk["root"]
     for rel, label in chunk["items"]:
-        p = root / rel
-        yield Example(rel, str(p), int(label), lambda p=p: p)
+        p = os.path.join(root, rel)
+        yield Example(rel, p, int(label), lambda p=p: p)
 
 
 READERS.add("files", read_files)

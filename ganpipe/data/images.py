@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, Iterable
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -17,16 +17,23 @@ GRAY_MODES = ("L", "1", "I", "I;16", "I;16B", "I;16L", "LA", "F")
 READ_ERRORS = (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError)
 
 
+def image_names(folder: Path) -> list[str]:
+    """Image files under `folder` as POSIX paths relative to it (recursive, sorted, hidden
+    entries and symlink loops skipped). Plain strings: at 100k files, building a `Path` per
+    file cost the planner more than listing the folder."""
+    out: list[str] = []
+    top = os.fspath(folder)
+    for root, dirs, files in os.walk(top, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        rel = os.path.relpath(root, top)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        out += [prefix + f for f in sorted(files) if not f.startswith(".") and os.path.splitext(f)[1].lower() in IMAGE_EXTS]
+    return out
+
+
 def list_images(folder: Path) -> list[Path]:
     """Image files under `folder` (recursive, sorted, symlink loops not followed)."""
-    out: list[Path] = []
-    for root, dirs, files in os.walk(folder, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for f in sorted(files):
-            p = Path(root) / f
-            if p.suffix.lower() in IMAGE_EXTS and not f.startswith("."):
-                out.append(p)
-    return out
+    return [folder / name for name in image_names(folder)]
 
 
 def to_square(img: Image.Image, size: int) -> Image.Image:
@@ -88,7 +95,7 @@ def load_image(path: "Path | IO[bytes]", size: int, channels: int) -> np.ndarray
     return arr[:, :, None] if arr.ndim == 2 else arr
 
 
-def native_channels(paths: list[Path]) -> int:
+def native_channels(paths: "Iterable[Path]") -> int:
     """1 if every image is grayscale, else 3."""
     for p in paths:
         try:

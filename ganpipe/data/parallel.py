@@ -41,6 +41,8 @@ class PrepareReport:
     driver_peak_rss_kb: int
     task_peak_rss_kb: int
     skipped: list[dict[str, str]] = field(default_factory=list)
+    task_seconds: float = 0.0  # summed over tasks: against seconds x CPUs, how busy the tasks kept the cores
+    decode_seconds: float = 0.0  # the part of task_seconds spent reading, decoding and resizing
 
     @property
     def images_per_s(self) -> float:
@@ -107,13 +109,17 @@ def prepare_plan(plan: Plan, out: Path, cfg: Any, executor: str = "auto", progre
         }  # fmt: skip
         counts = {s: 0 for s in SPLITS}
         bad: list[list[str]] = []
-        task_rss = 0
+        digests: dict[str, str] = {}
+        task_rss, task_seconds, decode_seconds = 0, 0.0, 0.0
         bar = PrepareProgress(plan.num_examples, f"prepare {out.name}", enabled=progress)
         try:
             for r in (_on_ray if use_ray else _local)(plan.chunks, opts):
                 bar.advance(r["examples"], len(r["bad"]))
                 bad += r["bad"]
                 task_rss = max(task_rss, r["peak_rss_kb"])
+                task_seconds += r["seconds"]
+                decode_seconds += r["decode_seconds"]
+                digests.update(r["digests"])
                 if bad and on_bad == "error":
                     raise bad_files_error(sorted(bad), plan.root)
                 for s in SPLITS:
@@ -128,7 +134,7 @@ def prepare_plan(plan: Plan, out: Path, cfg: Any, executor: str = "auto", progre
         empty = {"image": np.empty((0, cfg.image_size, cfg.image_size, plan.channels), dtype=np.uint8), "label": np.empty(0, dtype=np.int64)}
         for s in SPLITS:  # readers expect at least one shard per split
             if not any(tmp.glob(f"{s}-*.parquet")):
-                write_shard(tmp / shard_name(s, 0), empty)
+                digests[shard_name(s, 0)] = write_shard(tmp / shard_name(s, 0), empty)
         skipped = [{"file": name, "reason": reason} for name, reason in sorted(bad)]
         manifest = {
             "source": plan.source,
@@ -146,6 +152,6 @@ def prepare_plan(plan: Plan, out: Path, cfg: Any, executor: str = "auto", progre
             "on_bad_file": on_bad,
             "skipped": skipped,
         }
-        manifest = publish(tmp, out, manifest)
-    report = PrepareReport("ray" if use_ray else "local", len(plan.chunks), plan.num_examples, time.perf_counter() - t0, peak_rss_kb(), task_rss, skipped)
+        manifest = publish(tmp, out, manifest, digests)
+    report = PrepareReport("ray" if use_ray else "local", len(plan.chunks), plan.num_examples, time.perf_counter() - t0, peak_rss_kb(), task_rss, skipped, task_seconds, decode_seconds)
     return manifest, report

@@ -5,7 +5,7 @@ Parquet) are planned and prepared in parallel tasks (`data/parallel.py`), split 
 each example's key. Sets built in memory (crops, generated points, translation pairs) are
 written by `write_prepared` with a seeded, stratified split. Both write through
 `data/shards.py`: the output appears complete or not at all, and the manifest carries the
-schema, counts, image size and a content fingerprint (sha256 over the shards) for lineage.
+schema, counts, image size and a content fingerprint (sha256 over the shards' digests) for lineage.
 """
 
 from __future__ import annotations
@@ -35,11 +35,13 @@ def write_prepared(ex: Examples, out: Path, cfg: Any, source: str) -> dict[str, 
     out = Path(out)
     with staging(out) as tmp:
         counts = {}
+        digests: dict[str, str] = {}
         for split, idx in splits.items():
             counts[split] = int(len(idx))
             for k, start in enumerate(range(0, max(len(idx), 1), MAX_SHARD_ROWS)):
                 part = idx[start : start + MAX_SHARD_ROWS]
-                write_shard(tmp / shard_name(split, k), {name: arr[part] for name, arr in ex.arrays.items()})
+                shard = shard_name(split, k)
+                digests[shard] = write_shard(tmp / shard, {col: arr[part] for col, arr in ex.arrays.items()})
         first = next(a for a in ex.arrays.values() if a.dtype == np.uint8 and a.ndim == 4) if ex.kind != "points" else None
         manifest = {
             "source": source,
@@ -54,7 +56,7 @@ def write_prepared(ex: Examples, out: Path, cfg: Any, source: str) -> dict[str, 
             "fractions": {"val": cfg.val_fraction, "test": cfg.test_fraction},
             "extra": ex.extra,
         }
-        return publish(tmp, out, manifest)
+        return publish(tmp, out, manifest, digests)
 
 
 def prepare_with_report(source: str, out: Path, cfg: Any, executor: str = "auto", progress: bool = False):

@@ -42,7 +42,7 @@ def to_table(arrays: dict[str, np.ndarray]) -> pa.Table:
         if a.dtype == np.uint8 and a.ndim > 1:  # images: raw bytes of one H x W x C sample per row
             width = int(np.prod(a.shape[1:]))
             cols[name] = pa.FixedSizeBinaryArray.from_buffers(
-                pa.binary(width), len(a), [None, pa.py_buffer(np.ascontiguousarray(a).tobytes())]
+                pa.binary(width), len(a), [None, pa.py_buffer(np.ascontiguousarray(a))]  # no copy
             )
         elif a.ndim > 1:  # small vectors (e.g. 2-D points): one fixed-size list per row
             width = int(np.prod(a.shape[1:]))
@@ -52,11 +52,20 @@ def to_table(arrays: dict[str, np.ndarray]) -> pa.Table:
     return pa.table(cols)
 
 
-def write_shard(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """One shard, written under a temporary name and renamed, so a shard file is whole."""
+def write_shard(path: Path, arrays: dict[str, np.ndarray]) -> str:
+    """One shard, written under a temporary name and renamed, so a shard file is whole.
+    Returns the sha256 of its bytes, hashed from memory as they are written: the writer (a
+    preparation task, in parallel with the others) pays for the fingerprint, not a serial
+    re-read of every shard at publication."""
+    buf = pa.BufferOutputStream()
+    pq.write_table(to_table(arrays), buf, compression="zstd")
+    data = buf.getvalue()
+    digest = hashlib.sha256(memoryview(data)).hexdigest()
     part = path.with_name(path.name + ".partial")
-    pq.write_table(to_table(arrays), part, compression="zstd")
+    with open(part, "wb") as f:
+        f.write(memoryview(data))
     part.rename(path)
+    return digest
 
 
 def shard_name(split: str, index: int) -> str:
@@ -68,14 +77,22 @@ def schema_of(arrays: dict[str, np.ndarray]) -> dict[str, Any]:
     return {name: {"dtype": str(a.dtype), "shape": list(a.shape[1:])} for name, a in arrays.items()}
 
 
-def fingerprint_dir(folder: Path) -> str:
-    """sha256 over the shards' names and bytes: the data set's identity for lineage."""
+def file_digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fingerprint_dir(folder: Path, digests: dict[str, str] | None = None) -> str:
+    """The data set's identity for lineage: sha256 over each shard's name and the sha256 of
+    its bytes, in name order. `digests` (shard name -> sha256, as `write_shard` returns them)
+    saves re-reading those shards; any other shard is hashed here."""
+    known = digests or {}
     h = hashlib.sha256()
     for p in sorted(folder.glob("*.parquet")):
-        h.update(p.name.encode())
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        h.update(f"{p.name}\0{known.get(p.name) or file_digest(p)}\n".encode())
     return h.hexdigest()
 
 
@@ -103,10 +120,11 @@ def remove_tree(folder: Path) -> None:
         time.sleep(0.5)
 
 
-def publish(tmp: Path, out: Path, manifest: dict[str, Any]) -> dict[str, Any]:
-    """Write the manifest (with the fingerprint of the shards in `tmp`) and rename `tmp` to
-    `out`, replacing a previous output only now. Returns the manifest."""
-    manifest = {**manifest, "format_version": FORMAT_VERSION, "fingerprint": fingerprint_dir(tmp)}
+def publish(tmp: Path, out: Path, manifest: dict[str, Any], digests: dict[str, str] | None = None) -> dict[str, Any]:
+    """Write the manifest (with the fingerprint of the shards in `tmp`; `digests`: those
+    already known, see `fingerprint_dir`) and rename `tmp` to `out`, replacing a previous
+    output only now. Returns the manifest."""
+    manifest = {**manifest, "format_version": FORMAT_VERSION, "fingerprint": fingerprint_dir(tmp, digests)}
     with open(tmp / MANIFEST, "w") as f:
         json.dump(manifest, f, indent=2, sort_keys=True)
         f.flush()

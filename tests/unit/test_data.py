@@ -35,6 +35,19 @@ def test_prepare_is_deterministic(tmp_path, digits_raw):
     assert c["fingerprint"] != a["fingerprint"]
 
 
+def test_fingerprint_from_the_writers_digests_matches_the_files(tmp_path, digits_raw):
+    """Tasks hash their shards as they write them; the fingerprint must be the one a reader
+    recomputes from the published files, and change when one shard's bytes change."""
+    from ganpipe.data.shards import fingerprint_dir
+
+    out = tmp_path / "a"
+    m = prepare("digits", out, DataConfig(raw_root=str(digits_raw)))
+    assert fingerprint_dir(out) == m["fingerprint"]
+    shard = sorted(out.glob("val-*.parquet"))[0]
+    shard.write_bytes(shard.read_bytes() + b"\0")
+    assert fingerprint_dir(out) != m["fingerprint"]
+
+
 def _img(path: Path, mode: str, size, color=128):
     path.parent.mkdir(parents=True, exist_ok=True)
     if mode == "P":
