@@ -35,6 +35,9 @@ VARIANTS: dict[str, list[str]] = {
     "wide-ema": ["model.params.g_width=64", "model.params.d_width=64", "model.params.ema_decay=0.999"],
     "ema-lr1e-4": ["model.params.ema_decay=0.999", "optim.lr_g=1e-4", "optim.lr_d=1e-4"],
     "ema-6000": ["model.params.ema_decay=0.999", "train.steps=6000"],
+    "ema-8000": ["model.params.ema_decay=0.999", "train.steps=8000"],
+    "ema9995-6000": ["model.params.ema_decay=0.9995", "train.steps=6000"],
+    "ema-6000-ttur": ["model.params.ema_decay=0.999", "train.steps=6000", "optim.lr_g=1e-4", "optim.lr_d=4e-4"],
     "ema-b128": ["model.params.ema_decay=0.999", "train.batch_size=128"],
 }
 
