@@ -104,6 +104,27 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.integration)
 
 
+_UNGROUPED: set[str] = set()
+
+
+def pytest_collection_finish(session):
+    """The lanes rely on `--dist loadgroup` keeping each group on one worker; when a pytest and
+    pytest-xdist pair loses the groups (pytest 9.2 with xdist 3.8: pytest-dev/pytest-xdist#1386),
+    every worker would build the session's Ray, Prefect and pipeline run again, silently. The
+    grouped tests fail instead (`pytest_runtest_setup`), saying why."""
+    if getattr(session.config.option, "loadgroup", False):
+        _UNGROUPED.update(i.nodeid for i in session.items if i.get_closest_marker("xdist_group") and "@" not in i.nodeid)
+
+
+def pytest_runtest_setup(item):
+    if item.nodeid in _UNGROUPED:
+        pytest.fail(
+            f"pytest-xdist lost this test's xdist_group: pytest {pytest.__version__} and this pytest-xdist do not "
+            "work together for --dist loadgroup. Fix: `make install` (constraints.txt pins a pair that does), or run without -n.",
+            pytrace=False,
+        )
+
+
 @pytest.fixture(autouse=True)
 def _no_tracking_uri_leaks():
     """mlflow's fluent API exports MLFLOW_TRACKING_URI when a library sets its tracking URI;

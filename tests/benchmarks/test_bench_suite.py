@@ -36,6 +36,8 @@ def helps() -> dict[str, subprocess.CompletedProcess]:
     return out
 
 
+# One lane runs them all: the fixture starts a process per script, which a second lane would repeat.
+@pytest.mark.xdist_group("bench-help")
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_option_run_all_passes_is_one_the_script_takes(script: str, helps) -> None:
     assert (ROOT / "benchmarks" / script).exists(), f"run_all.py runs benchmarks/{script}, which is missing"

@@ -83,7 +83,10 @@ def main(root: Path) -> None:
         "sample": {"shape": list(sample.shape), "sum": float(sample.double().sum()), "abs_sum": float(sample.double().abs().sum())},
         "registered": {"name": registered.name, "version": registered.version, "alias": registered.alias} if registered else None,
         "seconds": {"prepare": prepared.seconds, "train": trained.seconds, "evaluate": evaluated.seconds, "register": registered.seconds if registered else 0, "sweep": time.perf_counter() - t0},
-        "sweep": {"rows": [r.__dict__ for r in sweep.rows], "best": sweep.best.__dict__ if sweep.best else None},
+        "sweep": {
+            "parent_run_id": sweep.parent_run_id, "rows": [r.__dict__ for r in sweep.rows],
+            "best": sweep.best.__dict__ if sweep.best else None, "best_lr_g": sweep.best_config.optim.lr_g if sweep.best_config else None,
+        },
     }, default=str))  # fmt: skip
 
 

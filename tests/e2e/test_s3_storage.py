@@ -45,6 +45,35 @@ def _digests(folder: Path) -> dict[str, str]:
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
+def _check_pbt_runs(client, parent_id: str, rows: list[dict]) -> None:
+    """Synchronous PBT over two trials: at the step-20 perturbation the worse trial restarted
+    from the better one's checkpoint (read back from the bucket) with explored params, the
+    other from its own; every trial kept one MLflow run however often Tune restarted it."""
+    parent = client.get_run(parent_id)
+    children = client.search_runs([parent.info.experiment_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
+    assert sorted(r.info.run_id for r in children) == sorted(r["run_id"] for r in rows)
+    by_trial = {r.data.tags["ganpipe.trial_id"]: r for r in children}
+    for run in children:
+        assert run.info.status == "FINISHED" and run.data.tags["ganpipe.train_status"] == "FINISHED"
+        assert "ganpipe.failure" not in run.data.tags  # a pause is not a failure
+        # Evaluations at 20 and 30; the step-10 result had no metric (PBT skipped it).
+        assert sorted({m.step for m in client.get_metric_history(run.info.run_id, "eval.swd")}) == [20, 30]
+        assert run.data.metrics["start_step"] == 20  # restarted from a step-20 checkpoint
+        assert "pbt/restore-step-20.json" in {a.path for a in client.list_artifacts(run.info.run_id, "pbt")}
+    restored = {t: run.data.tags["ganpipe.restored_from"] for t, run in by_trial.items()}
+    exploited = [t for t, v in restored.items() if not v.startswith(f"{t}@")]
+    assert len(exploited) == 1, restored
+    (source,) = set(by_trial) - set(exploited)
+    assert restored[exploited[0]] == f"{source}@20", restored
+    # The exploiting trial's lr was explored: scaled by 0.8 or 1.2, or resampled from the
+    # mutation's range. Its params keep the lr it started with; its `trial.*` tag the new one.
+    row = {r["trial_id"]: r for r in rows}
+    new, src_lr = row[exploited[0]]["params"]["optim.lr_g"], row[source]["params"]["optim.lr_g"]
+    assert float(by_trial[exploited[0]].data.tags["trial.optim.lr_g"]) == pytest.approx(new)
+    assert float(by_trial[exploited[0]].data.params["optim.lr_g"]) != pytest.approx(new)
+    assert any(new == pytest.approx(f * src_lr) for f in (0.8, 1.2)) or 1.0e-4 <= new <= 1.0e-3
+
+
 def test_runs_sweeps_data_and_models_live_in_the_bucket(s3_server, project_template, tmp_path):
     from mlflow.tracking import MlflowClient
 
@@ -84,11 +113,10 @@ def test_runs_sweeps_data_and_models_live_in_the_bucket(s3_server, project_templ
         assert [k for k in keys if k.startswith(f"{PREFIX}/dvc/files/md5/")]
         assert [k for k in keys if k.startswith(f"{PREFIX}/mlartifacts/") and k.endswith("generator.pt")]
 
-        client = MlflowClient(url)
-        children = client.search_runs([client.get_run(rows[0]["run_id"]).info.experiment_id], filter_string="tags.`ganpipe.trial_id` != ''")
-        restored = {run.data.tags["ganpipe.trial_id"]: run.data.tags.get("ganpipe.restored_from", "") for run in children}
-        assert len(restored) == 2 and all(v.endswith("@20") for v in restored.values()), restored  # both restarted from the bucket
-        assert sum(not v.startswith(f"{t}@") for t, v in restored.items()) == 1, restored  # one exploited the other
+        assert all(r["metric"] > 0 and r["run_id"] for r in rows)
+        assert out["sweep"]["best"] == min(rows, key=lambda r: r["metric"])
+        assert out["sweep"]["best_lr_g"] == out["sweep"]["best"]["params"]["optim.lr_g"]
+        _check_pbt_runs(MlflowClient(url), out["sweep"]["parent_run_id"], rows)
 
         # A fresh process with only the tracking server's address (no bucket credentials) loads the
         # registered model; it runs while a teammate clones the project below.
