@@ -29,7 +29,11 @@ def validate(cfg: PipelineConfig) -> PipelineConfig:
     try:
         params = family.Params.model_validate(cfg.model.params)
     except ValidationError as e:
-        raise ConfigError(format_errors(e, prefix="model.params")) from None
+        unknown = sorted(str(err["loc"][0]) for err in e.errors() if err["type"] == "extra_forbidden")
+        hint = None
+        if unknown:  # often params of another family, left behind by `--set model.family=...`
+            hint = f"{cfg.model.family} params: {', '.join(sorted(family.Params.model_fields))}; remove {', '.join(unknown)}"
+        raise ConfigError(format_errors(e, prefix="model.params"), hint=hint) from None
     object.__setattr__(cfg.model, "params", params.model_dump())
     bad = non_finite(cfg.model_dump())
     if bad:

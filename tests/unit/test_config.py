@@ -8,7 +8,7 @@ from ganpipe.errors import ConfigError
 def test_defaults_and_overrides_resolve():
     cfg = load_config("configs/dcgan-digits.yaml", ["train.steps=7", "loss.name=hinge", "model.params.g_width=8"])
     assert cfg.train.steps == 7 and cfg.loss.name == "hinge"
-    assert cfg.model.params == {"g_width": 8, "d_width": 32, "d_norm": "batch", "pack": 1, "ema_decay": 0.0}  # family defaults filled in
+    assert cfg.model.params == {"g_width": 8, "d_width": 32, "d_norm": "batch", "pack": 1, "ema_decay": 0.999}  # family defaults filled in
     assert cfg.model_name == "ganpipe-dcgan-digits"
 
 
@@ -92,7 +92,7 @@ def test_sync_bn_checks_and_run_names():
     on = load_config("configs/dcgan-digits.yaml", ["train.sync_bn=true"])
     assert on.run_name != base.run_name  # it changes training, so it names another run
     # At its default it is left out of the hash: the name this config had before the key existed.
-    assert base.run_name == "dcgan-digits-d32d46c1c8"
+    assert base.run_name == SHIPPED_RUN_NAMES["configs/dcgan-digits.yaml"]
     with pytest.raises(ConfigError, match="no BatchNorm"):
         load_config("configs/toy-ring8.yaml", ["train.sync_bn=true"])
     with pytest.raises(ConfigError, match="no BatchNorm"):
@@ -107,7 +107,7 @@ SHIPPED_RUN_NAMES = {
     "configs/biggan-digits.yaml": "biggan-digits-df27eba6ef",
     "configs/cgan-digits.yaml": "cgan-digits-2bc6ab20ef",
     "configs/cyclegan-textures.yaml": "cyclegan-textures-50d59d17ec",
-    "configs/dcgan-digits.yaml": "dcgan-digits-d32d46c1c8",
+    "configs/dcgan-digits.yaml": "dcgan-digits-9a7353e042",  # EMA of G and 8000 steps since 2026-12-06 (was d32d46c1c8)
     "configs/dcgan-faces.yaml": "dcgan-faces-0734383af5",
     "configs/pix2pix-colorize.yaml": "pix2pix-colorize-f2a8638b81",
     "configs/toy-grid25.yaml": "toy-grid25-3683bc848b",
