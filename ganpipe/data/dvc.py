@@ -161,19 +161,28 @@ def raw_dep(source: str, raw_root: str) -> str:
     return f"{raw_root}/{source}"
 
 
+# params.yaml section -> the dvc.yaml stage that iterates over it (dvc.yaml.in)
+STAGES = {"datasets": "prepare", "labelled": "prepare-labelled", "generated": "generate"}
+
+
+def params_section(cfg: Any) -> str:
+    """Where a data set's entry goes in params.yaml: generated sets depend on parameters only,
+    sets with a labels file depend on it as well as on their raw files."""
+    return "generated" if is_generated(cfg.source) else "labelled" if cfg.labels else "datasets"
+
+
 def stage_name(cfg: Any) -> str:
-    return f"{'generate' if is_generated(cfg.source) else 'prepare'}@{cfg.key}"
+    return f"{STAGES[params_section(cfg)]}@{cfg.key}"
 
 
 def write_params(project: Path, key: str, cfg: Any) -> None:
-    """The data set's entry in params.yaml: under `generated` for generated sets (stage
-    generate@KEY), under `datasets` otherwise (stage prepare@KEY). The key is removed from the
-    other section, as two stages may not write the same prepared folder."""
+    """The data set's entry in params.yaml, in its `params_section` (stage `stage_name`). The key
+    is removed from the other sections, as two stages may not write the same prepared folder."""
     p = project / "params.yaml"
     params = yaml.safe_load(p.read_text()) if p.exists() else {}
     params = params or {}
     before = yaml.safe_dump(params, sort_keys=True)
-    for section in ("datasets", "generated"):  # dvc.yaml's foreach needs both, even empty
+    for section in STAGES:  # dvc.yaml's foreach needs every section, even empty
         params[section] = params.get(section) or {}
     entry = {
         "source": cfg.source,
@@ -183,15 +192,15 @@ def write_params(project: Path, key: str, cfg: Any) -> None:
         "test_fraction": cfg.test_fraction,
         "seed": cfg.seed,
     }
-    if is_generated(cfg.source):
-        mine, other = params["generated"], params["datasets"]
-    else:
-        mine, other = params["datasets"], params["generated"]
+    section = params_section(cfg)
+    if section != "generated":
         entry["raw"] = raw_dep(cfg.source, cfg.raw_root)
         entry["on_bad_file"] = cfg.on_bad_file
         entry["labels"] = str(Path(cfg.labels).expanduser().resolve()) if cfg.labels else ""
-    other.pop(key, None)
-    mine[key] = entry
+    for other in STAGES:
+        if other != section:
+            params[other].pop(key, None)
+    params[section][key] = entry
     text = yaml.safe_dump(params, sort_keys=True)
     if text != before:
         tmp = p.with_suffix(".yaml.tmp")
@@ -199,18 +208,21 @@ def write_params(project: Path, key: str, cfg: Any) -> None:
         tmp.replace(p)
 
 
-def ensure_generate_stage(project: Path) -> None:
-    """Projects made before the `generate` stage existed get it appended to their dvc.yaml
-    (as text, so the file's comments stay)."""
+def ensure_stage(project: Path, name: str) -> None:
+    """Projects made before stage `name` (`generate`, `prepare-labelled`) existed get it
+    appended to their dvc.yaml from the template (as text, so the file's comments stay)."""
     f = project / "dvc.yaml"
     stages = (yaml.safe_load(f.read_text()) or {}).get("stages") or {}
-    if "generate" in stages:
+    if name in stages:
         return
     lines = (TEMPLATE / "dvc.yaml.in").read_text().splitlines(keepends=True)
-    start = lines.index("  generate:\n")
+    start = end = lines.index(f"  {name}:\n")
     while lines[start - 1].startswith("  #"):  # with the comment above it
         start -= 1
-    block = "".join(lines[start:])
+    end += 1
+    while end < len(lines) and not (lines[end].startswith("  ") and not lines[end].startswith("   ")):
+        end += 1  # up to the next stage's comment or name
+    block = "".join(lines[start:end])
     text = f.read_text()
     f.write_text(text + ("" if text.endswith("\n") else "\n") + block)
 
@@ -280,9 +292,11 @@ def _prepare_with_dvc(proj: "Project", cfg: Any, push: bool) -> tuple[Path, bool
             fetch(cfg.source, raw)
     write_params(project, key, cfg)
     if generated:
-        ensure_generate_stage(project)
+        ensure_stage(project, "generate")
     else:
         ensure_prepare_options(project)
+        if cfg.labels:
+            ensure_stage(project, "prepare-labelled")
     # A generated set depends on its parameters only (in params.yaml, part of the signature).
     watched = [] if generated else [raw] if user_path is None else [user_path]
     if cfg.labels:

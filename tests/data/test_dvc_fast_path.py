@@ -13,6 +13,7 @@ from PIL import Image
 
 from ganpipe.config import DataConfig
 from ganpipe.data import dvc as dvcmod
+from ganpipe.data.loading import load_split
 
 
 def test_unchanged_inputs_skip_dvc_and_a_changed_image_reruns_it(project, monkeypatch):
@@ -94,7 +95,39 @@ def test_params_move_a_key_between_sections_and_old_projects_get_the_stage(tmp_p
     params = yaml.safe_load((tmp_path / "params.yaml").read_text())
     assert params["generated"] == {} and params["datasets"]["ring8"]["raw"] == "data/digits"
 
-    dvcmod.ensure_generate_stage(tmp_path)
-    dvcmod.ensure_generate_stage(tmp_path)  # once only
+    dvcmod.ensure_stage(tmp_path, "generate")
+    dvcmod.ensure_stage(tmp_path, "generate")  # once only
     stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
     assert stages["generate"]["do"]["params"] == ["generated.${key}"] and stages["prepare"]["do"]["cmd"] == "x"
+    assert "prepare-labelled" not in stages  # one stage's block, not the template's tail
+    dvcmod.ensure_stage(tmp_path, "prepare-labelled")
+    stages = yaml.safe_load((tmp_path / "dvc.yaml").read_text())["stages"]
+    assert stages["prepare-labelled"]["do"]["deps"] == ["${item.raw}", "${item.labels}"] and set(stages) == {"prepare", "generate", "prepare-labelled"}
+
+
+def test_a_labels_file_outside_the_folder_is_a_dvc_dependency(tmp_path):
+    """Relabelling images in a labels file that lives beside (not inside) the image folder
+    re-prepares the data set: DVC tracks the file's hash in dvc.lock, not just the fast path."""
+    from conftest import new_project
+
+    settings = new_project(tmp_path / "proj", tmp_path / "cache")
+    photos = tmp_path / "photos"
+    names = ["a.png", "sub/b.png", "sub/deep/c.png", "d.png"]
+    for i, rel in enumerate(names):
+        (photos / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (6, 6), (50 * i, 0, 0)).save(photos / rel)
+    labels = tmp_path / "labels.csv"
+    labels.write_text("file,label\n" + "".join(f"{n},{'cat' if i < 2 else 'dog'}\n" for i, n in enumerate(names)))
+    cfg = DataConfig(source=f"imagefolder:{photos}", name="photos", image_size=4, labels=str(labels), val_fraction=0, test_fraction=0)
+
+    path, reran = dvcmod.prepare_with_dvc(settings, cfg)
+    lock = yaml.safe_load((settings.root / "dvc.lock").read_text())["stages"]
+    deps = {d["path"] for d in lock["prepare-labelled@photos"]["deps"]}
+    assert reran and deps == {str(photos), str(labels)}
+    assert sorted(load_split(path, "train")["label"].tolist()) == [0, 0, 1, 1]
+
+    labels.write_text("file,label\n" + "".join(f"{n},{'cat' if i < 3 else 'dog'}\n" for i, n in enumerate(names)))
+    shutil.rmtree(settings.path("dvc-state"))  # DVC alone must see the change, not only the fast path
+    _, reran2 = dvcmod.prepare_with_dvc(settings, cfg)
+    assert reran2 is True
+    assert sorted(load_split(path, "train")["label"].tolist()) == [0, 0, 0, 1]  # c.png is a cat now
