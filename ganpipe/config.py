@@ -254,7 +254,7 @@ _ADDED_KEYS: dict[str, dict[str, Any]] = {
 }
 # Params added to one family where another family has a key of the same name that was always
 # hashed (toy's `pack`): dropped at their default for that family only.
-_ADDED_FAMILY_PARAMS: dict[str, dict[str, Any]] = {"dcgan": {"pack": 1, "ema_decay": 0.0}}
+_ADDED_FAMILY_PARAMS: dict[str, dict[str, Any]] = {"dcgan": {"pack": 1, "ema_decay": 0.0, "lr_final": 1.0, "decay_start": 0.0}}
 
 
 def _without_defaults(d: dict[str, Any], section: str, added: dict[str, Any]) -> dict[str, Any]:

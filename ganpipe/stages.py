@@ -89,13 +89,14 @@ def stage_timings(prepared: Prepared, trained: Trained, evaluated: Evaluated, re
 
 
 @timed
-def prepare_stage(cfg: PipelineConfig, project: Project) -> Prepared:
+def prepare_stage(cfg: PipelineConfig, project: Project, progress: bool = True) -> Prepared:
+    """`progress`: show the DVC commands' and the preparation's progress on stderr."""
     from ganpipe.data.dvc import is_dvc_repo, prepare_with_dvc
     from ganpipe.data.prepare import prepare
 
     root = project.root
     if cfg.data.use_dvc and is_dvc_repo(root):
-        path, reran = prepare_with_dvc(project, cfg.data)
+        path, reran = prepare_with_dvc(project, cfg.data, progress=progress)
     else:
         path = root / cfg.data.root / cfg.data.key
         data_cfg = cfg.data.model_copy(update={"raw_root": str(root / cfg.data.raw_root)})
@@ -105,7 +106,7 @@ def prepare_stage(cfg: PipelineConfig, project: Project) -> Prepared:
             src = SOURCES.get(cfg.data.source)
             if src.materialize is not None and not (root / cfg.data.raw_root / cfg.data.source).exists():
                 fetch(cfg.data.source, root / cfg.data.raw_root)
-        prepare(cfg.data.source, path, data_cfg)
+        prepare(cfg.data.source, path, data_cfg, progress=progress)
         reran = True
     return Prepared(path, load_manifest(path), reran)
 

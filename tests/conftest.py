@@ -71,6 +71,7 @@ INTEGRATION_NODES = (
     "tests/evaluate/test_placement.py::test_a_gpu_node_gets_the_evaluation_and_the_head_does_not",  # a Ray cluster
     "tests/unit/test_prefect_server.py::test_started_once_reused_by_another_process_then_stopped",  # a Prefect server
     "tests/data/test_dvc_fast_path.py::test_a_generated_set_has_its_own_stage_and_leaves_no_file_behind",  # DVC processes
+    "tests/data/test_command_progress.py::test_real_dvc_add_shows_its_file_count",  # DVC processes
     "tests/unit/test_grad_sync.py::",  # a 2-process gloo group
     "tests/unit/test_service_errors.py::test_ray_address_of_a_closed_port_ends_train_in_seconds",  # a CLI process that tries Ray
     "tests/evaluate/test_metrics_suite.py::test_inception_metrics_from_a_local_weights_file_match_torchmetrics",  # Inception-v3 on CPU, 14 passes

@@ -42,8 +42,16 @@ def _env() -> dict[str, str]:
     return env
 
 
-def dvc(args: list[str], cwd: Path, check: bool = True, timeout: float = 1800) -> subprocess.CompletedProcess:
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
+def dvc(args: list[str], cwd: Path, check: bool = True, timeout: float = 1800, progress: bool = False) -> subprocess.CompletedProcess:
+    """One DVC command. `progress`: show its progress (DVC's bars, a stage's image count) live
+    on stderr, for the commands that take minutes on a large folder (add, repro, push, pull)."""
+    cmd = [sys.executable, "-m", "dvc", *args]
+    if progress:
+        from ganpipe.data.command_progress import run_with_progress
+
+        proc = run_with_progress(cmd, cwd, _env(), f"dvc {args[0]}", timeout)
+    else:
+        proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=timeout)
     if check and proc.returncode != 0:
         msg = (proc.stderr or proc.stdout).strip().splitlines()
         raise DataError(f"`dvc {' '.join(args)}` failed in {cwd}: {' | '.join(msg[-6:])}", hint="see the DVC message above")
@@ -267,13 +275,14 @@ def project_lock(project: "Project", timeout: float = 1800):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def prepare_with_dvc(project: "Project", cfg: Any, push: bool = True) -> tuple[Path, bool]:
-    """Run the prepare stage for one data set; returns (prepared folder, whether DVC re-ran it)."""
+def prepare_with_dvc(project: "Project", cfg: Any, push: bool = True, progress: bool = False) -> tuple[Path, bool]:
+    """Run the prepare stage for one data set; returns (prepared folder, whether DVC re-ran it).
+    `progress`: show the DVC commands' progress on stderr as they run."""
     with project_lock(project):
-        return _prepare_with_dvc(project, cfg, push)
+        return _prepare_with_dvc(project, cfg, push, progress)
 
 
-def _prepare_with_dvc(proj: "Project", cfg: Any, push: bool) -> tuple[Path, bool]:
+def _prepare_with_dvc(proj: "Project", cfg: Any, push: bool, progress: bool = False) -> tuple[Path, bool]:
     from ganpipe.data.sources import fetch, resolve
 
     project = proj.root
@@ -287,7 +296,7 @@ def _prepare_with_dvc(proj: "Project", cfg: Any, push: bool) -> tuple[Path, bool
     builtin_raw = ":" not in cfg.source and not generated  # materialised under data/, tracked by data.dvc
     if builtin_raw and not (raw / cfg.source).exists():
         if (project / "data.dvc").exists():
-            dvc(["pull", "data.dvc"], project, check=False)
+            dvc(["pull", "data.dvc"], project, check=False, progress=progress)
         if not (raw / cfg.source).exists():
             fetch(cfg.source, raw)
     write_params(project, key, cfg)
@@ -308,12 +317,12 @@ def _prepare_with_dvc(proj: "Project", cfg: Any, push: bool) -> tuple[Path, bool
         # set: skip the three DVC processes (several seconds of a cached re-run).
         return project / "prepared" / key, False
     if builtin_raw:
-        dvc(["add", cfg.raw_root], project)
-    out = dvc(["repro", stage_name(cfg)], project)
+        dvc(["add", cfg.raw_root], project, progress=progress)
+    out = dvc(["repro", stage_name(cfg)], project, progress=progress)
     reran = "Running stage" in out.stdout
     if push:
         ensure_remote(proj)
-    if push and _push(proj):  # only a complete add + repro + push makes the next run skip DVC
+    if push and _push(proj, progress):  # only a complete add + repro + push makes the next run skip DVC
         state.parent.mkdir(parents=True, exist_ok=True)
         state.write_text(_signature(project, key, watched) + "\n")
     return project / "prepared" / key, reran
@@ -340,7 +349,7 @@ def _signature(project: Path, key: str, watched: list[Path]) -> str:
     return h.hexdigest()
 
 
-def _push(proj: "Project") -> bool:
+def _push(proj: "Project", progress: bool = False) -> bool:
     """`dvc push`, skipped when it already succeeded for the same data.dvc, dvc.lock and remote
     config (a re-run with unchanged inputs has nothing new to push). A failed push (remote
     unreachable) is not recorded, so the next run tries again. True when the data is pushed."""
@@ -355,7 +364,7 @@ def _push(proj: "Project") -> bool:
     marker = proj.path("dvc-pushed")
     if marker.is_file() and marker.read_text().strip() == digest:
         return True
-    if dvc(["push"], project, check=False).returncode == 0:
+    if dvc(["push"], project, check=False, progress=progress).returncode == 0:
         marker.parent.mkdir(parents=True, exist_ok=True)
         marker.write_text(digest + "\n")
         return True

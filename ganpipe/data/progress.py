@@ -7,13 +7,14 @@ without a line per chunk. Nothing at all when disabled (library calls, tests).
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import TextIO
 
 from ganpipe.train.progress import fmt_duration
 
-LINE_EVERY_S = 10.0
+LINE_EVERY_S = 10.0  # GANPIPE_PROGRESS_EVERY_S overrides it (set where another display relays the lines)
 
 
 class PrepareProgress:
@@ -63,7 +64,7 @@ class PrepareProgress:
             return
         if self.bar is not None:
             self.bar.update(self.task, completed=self.done, rate=f"{self.rate():.0f} images/s", skipped=f"{self.skipped} skipped" if self.skipped else "")
-        elif time.monotonic() - self.last_line >= LINE_EVERY_S or self.done >= self.total:
+        elif time.monotonic() - self.last_line >= float(os.environ.get("GANPIPE_PROGRESS_EVERY_S", LINE_EVERY_S)) or self.done >= self.total:
             self.last_line = time.monotonic()
             print(self.line(), file=self.stream, flush=True)
 

@@ -68,6 +68,32 @@ class AdversarialRecipe(Recipe):
     def after_g_step(self) -> None:
         """E.g. EMA update of G's weights."""
 
+    def lr_schedule(self) -> tuple[float, float]:
+        """(lr_final, decay_start): both learning rates are held for the first `decay_start`
+        of train.steps, then fall linearly to `lr_final` times their configured value at the
+        last step. (1.0, 0.0), the default, keeps them constant."""
+        return 1.0, 0.0
+
+    def lr_factor(self, step: int) -> float:
+        final, start = self.lr_schedule()
+        if final == 1.0:
+            return 1.0
+        steps = self.cfg.train.steps
+        hold = start * steps
+        progress = min(max(step - hold, 0.0) / max(steps - hold, 1.0), 1.0)
+        return 1.0 - (1.0 - final) * progress
+
+    def _set_lr(self, step: int) -> None:
+        """The learning rates for `step`, from the config's and the schedule's: a function of
+        the step alone, so a resumed or PBT-mutated run follows the same curve."""
+        f = self.lr_factor(step)
+        if f == 1.0:
+            return
+        o = self.cfg.optim
+        for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
+            for group in opt.param_groups:
+                group["lr"] = lr * f
+
     @property
     def d_group(self) -> int:
         """Consecutive samples D scores as one input (PacGAN packing); penalties follow it."""
@@ -97,6 +123,7 @@ class AdversarialRecipe(Recipe):
 
     def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
         lc = self.cfg.loss
+        self._set_lr(step)
         self.D.requires_grad_(True)
         for _ in range(lc.n_critic):
             batch = next_batch()

@@ -43,6 +43,9 @@ class DCGANRecipe(AdversarialRecipe):
             self.G_ema.to(self.device).eval()
             self.ema = EMA(self.G, self.G_ema, self.params.ema_decay)
 
+    def lr_schedule(self) -> tuple[float, float]:
+        return self.params.lr_final, self.params.decay_start
+
     def after_g_step(self) -> None:
         if self.ema is not None:
             self.ema.update()

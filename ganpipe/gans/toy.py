@@ -53,23 +53,15 @@ class ToyRecipe(AdversarialRecipe):
 
     def train_step(self, next_batch: NextBatch, step: int) -> dict[str, Tensor]:
         # The shared update reads real samples from batch["image"]; points arrive as "x".
-        self._decay_lr(step)
-
         def points() -> dict[str, Tensor]:
             b = next_batch()
             return {**b, "image": b["x"]}
 
         return super().train_step(points, step)
 
-    def _decay_lr(self, step: int) -> None:
-        """Linear decay: late, small steps let G settle on the modes instead of oscillating around them."""
-        if self.params.lr_final == 1.0:
-            return
-        frac = 1.0 - (1.0 - self.params.lr_final) * min(step / self.cfg.train.steps, 1.0)
-        o = self.cfg.optim
-        for opt, lr in ((self.opt_g, o.lr_g), (self.opt_d, o.lr_d)):
-            for group in opt.param_groups:
-                group["lr"] = lr * frac
+    def lr_schedule(self) -> tuple[float, float]:
+        # Late, small steps let G settle on the modes instead of oscillating around them.
+        return self.params.lr_final, 0.0
 
     def export(self) -> tuple[dict[str, Any], dict[str, Tensor]]:
         spec = {

@@ -18,6 +18,10 @@ class DCGANParams(BaseModel):
     d_norm: Literal["batch", "none", "spectral"] = "batch"
     pack: int = Field(1, ge=1, le=16)  # samples D judges jointly, stacked on channels (PacGAN); 1 = the standard GAN
     ema_decay: float = Field(0.0, ge=0.0, lt=1.0)  # > 0: export and sample an EMA of G's weights; 0 = the raw G
+    # Both learning rates held until `decay_start` (fraction of train.steps), then decayed
+    # linearly to `lr_final` (fraction) at the last step; 1.0 = constant.
+    lr_final: float = Field(1.0, ge=0.0, le=1.0)
+    decay_start: float = Field(0.0, ge=0.0, lt=1.0)
 
 
 class CGANParams(BaseModel):

@@ -453,3 +453,25 @@ def test_swd_metric_floor_below_noise(digits8, tmp_path):
     values, info = evaluate(EvalContext(ReplaySampler(noise), digits8, tmp_path, num_samples=300), ["swd"])
     assert values["swd_floor"] < 0.5 * values["swd"]
     assert info["swd"]["n_fake"] == 300
+
+
+def test_dcgan_learning_rates_hold_then_decay_linearly_and_resume_on_the_curve(digits8):
+    """model.params.lr_final/decay_start: constant for the first half, then linear to 0; a
+    function of the step alone, so a resumed recipe (whose optimizer state carries the
+    decayed rate) follows the same curve."""
+    cfg = load_config("configs/dcgan-digits.yaml", ["data.image_size=8", "model.params.g_width=8", "model.params.d_width=8", "train.batch_size=16",
+                                                    "train.steps=10", "model.params.lr_final=0", "model.params.decay_start=0.5", "optim.lr_d=4e-4"])  # fmt: skip
+    recipe = build_recipe(cfg, digits8, torch.device("cpu"))
+    batches = Batcher(load_tensors(digits8, "train"), cfg.train.batch_size, 0, torch.device("cpu"))
+    seen = []
+    for step in range(1, 11):
+        recipe.train_step(batches, step)
+        seen.append((recipe.opt_g.param_groups[0]["lr"], recipe.opt_d.param_groups[0]["lr"]))
+    assert [round(g / 2e-4, 6) for g, _ in seen] == [1, 1, 1, 1, 1, 0.8, 0.6, 0.4, 0.2, 0.0]
+    assert all(abs(d - 2 * g) < 1e-12 for g, d in seen)  # D's own rate, on the same curve
+    fresh = build_recipe(cfg, digits8, torch.device("cpu"))
+    fresh.load_state_dict(recipe.state_dict())  # resets to the configured rates (PBT mutations win)
+    fresh.train_step(batches, 8)
+    assert fresh.opt_g.param_groups[0]["lr"] == pytest.approx(0.4 * 2e-4)
+    const = build_recipe(load_config("configs/dcgan-digits.yaml", ["data.image_size=8", "model.params.g_width=8", "model.params.d_width=8"]), digits8, torch.device("cpu"))
+    assert const.lr_factor(cfg.train.steps) == 1.0  # the default keeps them constant

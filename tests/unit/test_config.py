@@ -8,7 +8,7 @@ from ganpipe.errors import ConfigError
 def test_defaults_and_overrides_resolve():
     cfg = load_config("configs/dcgan-digits.yaml", ["train.steps=7", "loss.name=hinge", "model.params.g_width=8"])
     assert cfg.train.steps == 7 and cfg.loss.name == "hinge"
-    assert cfg.model.params == {"g_width": 8, "d_width": 32, "d_norm": "batch", "pack": 1, "ema_decay": 0.999}  # family defaults filled in
+    assert cfg.model.params == {"g_width": 8, "d_width": 32, "d_norm": "batch", "pack": 1, "ema_decay": 0.999, "lr_final": 1.0, "decay_start": 0.0}  # family defaults filled in
     assert cfg.model_name == "ganpipe-dcgan-digits"
 
 
