@@ -106,7 +106,26 @@ def one_run(root: Path, out: Path, size: int) -> dict:
     cpus = int(ray.cluster_resources().get("CPU", 0))
     from ganpipe.data.tasks import peak_rss_kb
 
-    return {"n": r.examples, "wall_s": wall, "chunks": r.chunks, "driver_rss_mb": peak_rss_kb() / 1024, "task_rss_mb": r.task_peak_rss_kb / 1024, "cpus": cpus, "counts": m["counts"], "task_s": r.task_seconds, "decode_s": r.decode_seconds}
+    cpu = cpu_seconds()
+    return {"cpu": cpu, "n": r.examples, "wall_s": wall, "chunks": r.chunks, "driver_rss_mb": peak_rss_kb() / 1024, "task_rss_mb": r.task_peak_rss_kb / 1024, "cpus": cpus, "counts": m["counts"], "task_s": r.task_seconds, "decode_s": r.decode_seconds}
+
+
+def cpu_seconds() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this driver, of Ray's worker processes (where the
+    tasks run) and of Ray's other processes (GCS, raylet, agents), all children of the driver
+    of a local instance."""
+    import psutil
+
+    me = psutil.Process()
+    t = me.cpu_times()
+    out = {"driver": t.user + t.system, "workers": 0.0, "ray daemons": 0.0}
+    for p in me.children(recursive=True):
+        try:
+            t, cmd = p.cpu_times(), " ".join(p.cmdline())
+        except psutil.Error:
+            continue
+        out["workers" if "default_worker.py" in cmd or p.name().startswith("ray::") else "ray daemons"] += t.user + t.system
+    return out
 
 
 def run_child(root: Path, out: Path, size: int) -> dict:
@@ -187,13 +206,16 @@ def main() -> None:
         dvc = {} if args.skip_dvc else dvc_figures(folders[sizes[-1]], Path(tmp) / "dvc")
 
     t = Table(title=f"prepare at scale ({args.image_size} px, {os.cpu_count()} cores, {time.strftime('%Y-%m-%d')})")
-    for col in ("images", "wall s", "images/s", "chunks", "tasks busy (task s / wall x CPUs)", "decoding share of task s", "decode images/s per task", "driver peak RSS MB", "largest task peak RSS MB"):
+    for col in ("images", "wall s", "images/s", "chunks", "tasks busy (task s / wall x CPUs)", "decoding share of task s", "decode images/s per task",
+                "CPU s: driver / Ray workers / Ray daemons", "driver peak RSS MB", "largest task peak RSS MB"):  # fmt: skip
         t.add_column(col, justify="right")
     for n in sizes:
         r = runs[n]
         busy = r["task_s"] / (r["wall_s"] * max(r["cpus"], 1))
-        t.add_row(f"{n}", f"{r['wall_s']:.1f}", f"{n / r['wall_s']:.0f}", f"{r['chunks']}", f"{busy:.0%}", f"{r['decode_s'] / r['task_s']:.0%}", f"{n / r['decode_s']:.0f}", f"{r['driver_rss_mb']:.0f}", f"{r['task_rss_mb']:.0f}")
-    Console(width=140).print(t)
+        c = r["cpu"]
+        t.add_row(f"{n}", f"{r['wall_s']:.1f}", f"{n / r['wall_s']:.0f}", f"{r['chunks']}", f"{busy:.0%}", f"{r['decode_s'] / r['task_s']:.0%}", f"{n / r['decode_s']:.0f}",
+                  f"{c['driver']:.1f} / {c['workers']:.1f} / {c['ray daemons']:.1f}", f"{r['driver_rss_mb']:.0f}", f"{r['task_rss_mb']:.0f}")  # fmt: skip
+    Console(width=180).print(t)
     small, large = runs[sizes[0]], runs[sizes[-1]]
     cpus = large["cpus"] or workers
     marginal = (sizes[-1] - sizes[0]) / max(large["wall_s"] - small["wall_s"], 1e-9)

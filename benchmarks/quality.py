@@ -92,8 +92,9 @@ RUNS: dict[str, tuple[str, str, Callable[[dict], tuple[str, bool | None]]]] = {
 }
 
 
-def train_and_evaluate(config: str, work: Path, quick: bool = False, overrides: list[str] | None = None) -> dict[str, Any]:
-    """Prepare the config's data under `work`, evaluate untrained, train, evaluate trained."""
+def train_and_evaluate(config: str, work: Path, quick: bool = False, overrides: list[str] | None = None, save: Path | None = None) -> dict[str, Any]:
+    """Prepare the config's data under `work`, evaluate untrained, train, evaluate trained;
+    `save`: also write the trained generator's export (spec, state) there, for analysis."""
     from ganpipe.evaluate.metrics import EvalContext, evaluate
     from ganpipe.train.loop import build_recipe, run_training
 
@@ -114,6 +115,9 @@ def train_and_evaluate(config: str, work: Path, quick: bool = False, overrides: 
     result = run_training(cfg, data)
     wall = time.perf_counter() - t0
     after = measure(result.recipe.sampler())
+    if save is not None:
+        save.parent.mkdir(parents=True, exist_ok=True)
+        torch.save(result.recipe.export(), save)
     return {"family": cfg.model.family, "dataset": cfg.data.key, "loss": cfg.loss.name, "seed": cfg.train.seed, "steps": cfg.train.steps, "wall_s": round(wall, 1), "untrained": before, "metrics": after}
 
 
@@ -124,6 +128,7 @@ def main() -> None:
     ap.add_argument("--grid25-losses", action="store_true", help="train toy grid25 once per registered loss")
     ap.add_argument("--seeds", default=None, help="comma-separated train.seed values: one row per seed (default: the config's seed)")
     ap.add_argument("--json", type=Path, help="also write every row (all metrics) to this file")
+    ap.add_argument("--save", type=Path, help="folder for each trained generator's export (<run>-<i>.pt; load with ganpipe.gans.sampler_from_export)")
     ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override for every run, e.g. train.steps=3000 (repeatable)")
     args = ap.parse_args()
     plan: list[tuple[str, list[str]]] = [(name, list(args.set)) for name in args.only.split(",") if name]
@@ -138,9 +143,9 @@ def main() -> None:
         plan = [(name, [*ov, f"train.seed={int(sd)}"]) for name, ov in plan for sd in args.seeds.split(",")]
     rows = []
     with tempfile.TemporaryDirectory(prefix="ganpipe-quality-") as tmp:
-        for name, overrides in plan:
+        for i, (name, overrides) in enumerate(plan):
             config, target, check = RUNS[name]
-            row = train_and_evaluate(config, Path(tmp), args.quick, overrides)
+            row = train_and_evaluate(config, Path(tmp), args.quick, overrides, args.save / f"{name}-{i}.pt" if args.save else None)
             fig_before, _ = check(row["untrained"])
             fig, met = check({**row["metrics"], "wall_s": row["wall_s"]})
             if args.quick:  # a tenth of the steps: the targets are for full-length runs

@@ -57,8 +57,13 @@ def write_shard(path: Path, arrays: dict[str, np.ndarray]) -> str:
     Returns the sha256 of its bytes, hashed from memory as they are written: the writer (a
     preparation task, in parallel with the others) pays for the fingerprint, not a serial
     re-read of every shard at publication."""
+    table = to_table(arrays)
+    # Dictionary encoding and min/max statistics are for columns with repeats and ranges, not
+    # for kilobytes of pixels per row: on the image column they cost writing time (Parquet
+    # tries a dictionary of every row's bytes before falling back) and save nothing.
+    small = [f.name for f in table.schema if not pa.types.is_fixed_size_binary(f.type)]
     buf = pa.BufferOutputStream()
-    pq.write_table(to_table(arrays), buf, compression="zstd")
+    pq.write_table(table, buf, compression="zstd", use_dictionary=small, write_statistics=small)
     data = buf.getvalue()
     digest = hashlib.sha256(memoryview(data)).hexdigest()
     part = path.with_name(path.name + ".partial")
