@@ -64,7 +64,7 @@ def _stacked(m: dict) -> tuple[str, bool]:
     """Modes and KL against the bar; `wall_s` (training seconds) joins the metrics for the check."""
     minutes = m.get("wall_s", 0.0) / 60
     fig = (
-        f"modes {int(m['stacked_modes'])}/1000, KL {m['stacked_kl']:.3f} (real: {int(m['stacked_modes_real'])}, "
+        f"modes {int(m['stacked_modes'])}/1000, KL {m['stacked_kl']:.3f} (channels' digit imbalance {m.get('stacked_kl_channels', float('nan')):.3f}; real: {int(m['stacked_modes_real'])}, "
         f"KL {m['stacked_kl_real']:.3f}; channel classifier {m['channel_classifier_test_accuracy']:.3f}), train {minutes:.1f} min"
     )
     return fig, m["stacked_modes"] >= 1000 and m["stacked_kl"] <= 0.1 and minutes <= STACKED_MINUTES

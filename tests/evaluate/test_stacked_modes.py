@@ -17,7 +17,7 @@ from ganpipe.data.stacked import digit_images, stack_digits
 from ganpipe.errors import ConfigError, DataError
 from ganpipe.evaluate.classifier import channel_view
 from ganpipe.evaluate.metrics import EvalContext, evaluate
-from ganpipe.evaluate.metrics_stacked import NUM_SAMPLES, mode_coverage
+from ganpipe.evaluate.metrics_stacked import NUM_SAMPLES, channel_kl, mode_coverage
 from ganpipe.models.dcgan import DCGANDiscriminator
 
 pytestmark = pytest.mark.usefixtures("one_thread")
@@ -38,6 +38,23 @@ def test_collapsed_samples_cover_few_modes_with_large_kl():
     assert covered == 10 and kl == pytest.approx(math.log(100))
     covered, kl = mode_coverage(np.full(NUM_SAMPLES, 7), 1000)  # one mode
     assert covered == 1 and kl == pytest.approx(math.log(1000))
+
+
+def test_channel_kl_separates_per_channel_imbalance_from_coupling():
+    # Channels coupled (all three show the same digit), each channel uniform: 10 modes, but no
+    # channel favours a digit, so all of the KL is the coupling.
+    same = np.tile(np.arange(10) * 111, 2560)
+    assert channel_kl(same, 10, 3) == pytest.approx(0.0, abs=1e-12) and mode_coverage(same, 1000)[1] == pytest.approx(math.log(100))
+    # Independent channels that each favour digit 0 (p = 0.19, the rest 0.09): the joint KL is
+    # the sum of the channels' KLs.
+    p = np.full(10, 0.09)
+    p[0] = 0.19
+    rng = np.random.default_rng(0)
+    d = rng.choice(10, size=(200_000, 3), p=p)
+    modes = d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
+    one = float(np.sum(p * np.log(p * 10)))
+    assert channel_kl(modes, 10, 3) == pytest.approx(3 * one, rel=0.03)
+    assert mode_coverage(modes, 1000)[1] == pytest.approx(3 * one, abs=0.01)
 
 
 def test_channel_view_labels_each_channel_by_its_digit():
