@@ -1,4 +1,4 @@
-"""Preparation of file-backed sources: hash split, bad files, and Ray Data tasks that write the
+"""Preparation of file-backed sources: hash split, bad files, and Ray tasks that write the
 same bytes as the in-process run."""
 
 from __future__ import annotations
