@@ -48,14 +48,12 @@ class LineProgress:
         self.stream = stream or sys.stderr
         self.tty = enabled and self.stream.isatty()
         self.last_print = time.monotonic()
-        self.latest = ""
         self.drawn = False
 
     def show(self, line: str) -> None:
-        self.latest = " ".join(line.split())
         if not self.enabled:
             return
-        text = f"{self.what}: {self.latest}"
+        text = f"{self.what}: {' '.join(line.split())}"
         if self.tty:
             width = shutil.get_terminal_size((100, 20)).columns - 1
             self.stream.write("\r" + text[:width].ljust(width))

@@ -39,12 +39,7 @@ def channel_kl(modes: np.ndarray, classes: int, channels: int) -> float:
     """Sum over channels of KL(channel's class histogram || uniform), in nats, of mode ids whose
     base-`classes` digits are the channels' classes (most significant first)."""
     modes = np.asarray(modes, dtype=np.int64)
-    total = 0.0
-    for c in range(channels):
-        digit = modes // classes ** (channels - 1 - c) % classes
-        p = np.bincount(digit, minlength=classes) / len(digit)
-        total += float(np.sum(p[p > 0] * np.log(p[p > 0] * classes)))
-    return total
+    return sum(mode_coverage(modes // classes ** (channels - 1 - c) % classes, classes)[1] for c in range(channels))
 
 
 @torch.no_grad()
