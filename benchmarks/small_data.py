@@ -4,10 +4,12 @@ same number of steps and on the same seeds.
     python benchmarks/small_data.py                  # dcgan-faces (100 faces) and digits-200, seeds 0,1,2
     python benchmarks/small_data.py --steps 600      # shorter runs (the table says how long)
     python benchmarks/small_data.py --quick          # 10% of the steps: a smoke run
+    python benchmarks/small_data.py --policy translation --policy translation,cutout   # other policies
 
 Rows: `dcgan-faces` (the built-in faces set: 80 training images, SWD on held-out faces) and
 `digits-200` (configs/dcgan-digits.yaml trained on 200 training digits drawn once, seeded;
 FCD measured with the full set's held-out images and classifier, whose floor is reported).
+Every policy is compared with no augmentation on the same seeds, one row per policy.
 Target: augmentation lowers the metric's mean over the seeds on both (lower is better).
 """
 
@@ -63,6 +65,7 @@ def run(name: str, work: Path, seed: int, augment: str, steps: int | None) -> di
     sets = [f"train.seed={seed}", f"train.augment={augment}"] + ([f"train.steps={steps}"] if steps else [])
     cfg, full = prepared(config, work, sets)
     data = subsample_train(full, work / "prepared" / f"{full.name}-train{keep}", keep) if keep else full
+    torch.set_num_threads(cfg.train.cpus_per_worker)  # as a Ray Train worker of that many CPUs runs
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     result = run_training(cfg, data)
@@ -80,12 +83,15 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="train.steps for every run (default: each config's)")
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--policy", action="append", default=None, metavar="P",
+                    help=f"train.augment policy to compare with none (repeatable; default {POLICY})")
     args = ap.parse_args()
     names = [n for n in args.only.split(",") if n]
     unknown = [n for n in names if n not in SETS]
     if unknown:
         raise SystemExit(f"unknown set(s) {unknown}; choose from {', '.join(SETS)}")
     seeds = [int(s) for s in args.seeds.split(",")]
+    policies = args.policy or [POLICY]
     rows = []
     with tempfile.TemporaryDirectory(prefix="ganpipe-small-data-") as tmp:
         for name in names:
@@ -96,32 +102,33 @@ def main() -> None:
 
                 steps = max(1, int((steps or load_config(REPO / SETS[name][0]).train.steps) * QUICK_FRACTION))
             for seed in seeds:
-                for augment in ("off", POLICY):
+                for augment in ("off", *policies):
                     row = run(name, Path(tmp), seed, augment, steps)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
-    t = Table(title=f"DiffAugment ({POLICY}) vs none, same steps and seeds, {time.strftime('%Y-%m-%d')}")
-    for c in ("data set", "train images", "steps", "metric", "seeds", "none: mean (per seed)", "DiffAugment: mean (per seed)", "change", "floor", "better"):
+    t = Table(title=f"DiffAugment policies vs none, same steps and seeds, {time.strftime('%Y-%m-%d')}")
+    for c in ("data set", "train images", "steps", "metric", "seeds", "policy", "none: mean (per seed)", "DiffAugment: mean (per seed)", "change", "floor", "better"):
         t.add_column(c)
-    verdicts = {}
+    verdicts = []
     for name in names:
         sel = [r for r in rows if r["set"] == name]
         off = [r["value"] for r in sel if r["augment"] == "off"]
-        on = [r["value"] for r in sel if r["augment"] != "off"]
-        m_off, m_on = statistics.mean(off), statistics.mean(on)
         floors = [r["floor"] for r in sel if r["floor"] is not None]
-        better = m_on < m_off
-        verdicts[name] = (m_off, m_on, better, sel[0]["metric"])
-        t.add_row(
-            name, str(sel[0]["train_images"]), str(sel[0]["steps"]), sel[0]["metric"], ",".join(map(str, seeds)),
-            f"{m_off:.3f} ({', '.join(f'{v:.3f}' for v in off)})", f"{m_on:.3f} ({', '.join(f'{v:.3f}' for v in on)})",
-            f"{(m_on - m_off) / m_off:+.1%}", f"{statistics.mean(floors):.3f}" if floors else "-", "yes" if better else "NO",
-        )  # fmt: skip
-    Console(width=220).print(t)
+        for policy in policies:
+            on = [r["value"] for r in sel if r["augment"] == policy]
+            m_off, m_on = statistics.mean(off), statistics.mean(on)
+            better = m_on < m_off
+            verdicts.append((name, policy, m_off, m_on, better, sel[0]["metric"]))
+            t.add_row(
+                name, str(sel[0]["train_images"]), str(sel[0]["steps"]), sel[0]["metric"], ",".join(map(str, seeds)), policy,
+                f"{m_off:.3f} ({', '.join(f'{v:.3f}' for v in off)})", f"{m_on:.3f} ({', '.join(f'{v:.3f}' for v in on)})",
+                f"{(m_on - m_off) / m_off:+.1%}", f"{statistics.mean(floors):.3f}" if floors else "-", "yes" if better else "NO",
+            )  # fmt: skip
+    Console(width=240).print(t)
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2))
-    for name, (m_off, m_on, better, metric) in verdicts.items():
-        result_line("small_data", f"{name}: {metric} {m_off:.3f} -> {m_on:.3f} with DiffAugment", "lower with DiffAugment", None if args.quick else better)
+    for name, policy, m_off, m_on, better, metric in verdicts:
+        result_line("small_data", f"{name}: {metric} {m_off:.3f} -> {m_on:.3f} with DiffAugment ({policy})", "lower with DiffAugment", None if args.quick else better)
 
 
 if __name__ == "__main__":
