@@ -9,7 +9,9 @@ same number of steps and on the same seeds.
 Rows: `dcgan-faces` (the built-in faces set: 80 training images, SWD on held-out faces) and
 `digits-200` (configs/dcgan-digits.yaml trained on 200 training digits drawn once, seeded;
 FCD measured with the full set's held-out images and classifier, whose floor is reported).
-Every policy is compared with no augmentation on the same seeds, one row per policy.
+Every policy is compared with no augmentation on the same seeds, one row per policy. Each row
+also shows how well the trained D separates its training images from held-out real ones (AUC;
+0.5 = not at all), the overfitting that augmentation is meant to prevent.
 Target: augmentation lowers the metric's mean over the seeds on both (lower is better).
 """
 
@@ -57,6 +59,25 @@ def subsample_train(full: Path, out: Path, n: int, seed: int = 0) -> Path:
     return out
 
 
+def d_memorisation(recipe, train_dir: Path, heldout_dir: Path, n: int = 256) -> float:
+    """How well D tells its training images from held-out real ones: the probability that D
+    scores a random training image above a random held-out one (AUC). 0.5: D has not memorised
+    its training set; 1.0: it separates them completely (the overfitting DiffAugment is for).
+    Both sets go through D in one batch, so BatchNorm normalises them alike; D is left as it was."""
+    import copy
+
+    from ganpipe.data.loading import load_tensors
+
+    held = torch.cat([load_tensors(heldout_dir, s)["image"] for s in ("val", "test")])
+    train = load_tensors(train_dir, "train")["image"]
+    k = min(n, len(held), len(train))
+    state = copy.deepcopy(recipe.D.state_dict())
+    with torch.no_grad():
+        scores = recipe.d_forward(torch.cat([train[:k], held[:k]]), None).reshape(2 * k, -1).mean(1)
+    recipe.D.load_state_dict(state)
+    return float((scores[:k, None] > scores[None, k:]).float().mean())
+
+
 def run(name: str, work: Path, seed: int, augment: str, steps: int | None) -> dict:
     from ganpipe.evaluate.metrics import EvalContext, evaluate
     from ganpipe.train.loop import run_training
@@ -73,7 +94,13 @@ def run(name: str, work: Path, seed: int, augment: str, steps: int | None) -> di
     ctx = EvalContext(result.recipe.sampler(), full, work / "cache", cfg.eval.num_samples, cfg.eval.seed, cfg.eval.classifier_steps)
     values, _ = evaluate(ctx, [metric])
     return {"set": name, "seed": seed, "augment": augment, "steps": cfg.train.steps, "train_images": keep or int(json.loads((full / "manifest.json").read_text())["counts"]["train"]),
-            "metric": metric, "value": values[metric], "floor": values.get(f"{metric}_floor"), "wall_s": round(wall, 1)}  # fmt: skip
+            "metric": metric, "value": values[metric], "floor": values.get(f"{metric}_floor"), "wall_s": round(wall, 1),
+            "d_auc": d_memorisation(result.recipe, data, full)}  # fmt: skip
+
+
+def _mean(rows: list[dict], augment: str, key: str) -> float:
+    vals = [r[key] for r in rows if r["augment"] == augment and r.get(key) is not None]
+    return statistics.mean(vals) if vals else float("nan")
 
 
 def main() -> None:
@@ -85,7 +112,15 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     ap.add_argument("--policy", action="append", default=None, metavar="P",
                     help=f"train.augment policy to compare with none (repeatable; default {POLICY})")
+    ap.add_argument("--rows", type=Path, action="append", default=None, metavar="JSON",
+                    help="no training: the table of rows that runs saved with --json (repeatable, e.g. seeds run in two processes)")
     args = ap.parse_args()
+    if args.rows:
+        rows = sorted((r for f in args.rows for r in json.loads(f.read_text())), key=lambda r: (r["seed"], r["augment"] != "off"))
+        names = list(dict.fromkeys(r["set"] for r in rows))
+        policies = list(dict.fromkeys(r["augment"] for r in rows if r["augment"] != "off"))
+        report(rows, names, sorted({r["seed"] for r in rows}), policies, quick=False, json_out=None)
+        return
     names = [n for n in args.only.split(",") if n]
     unknown = [n for n in names if n not in SETS]
     if unknown:
@@ -106,8 +141,12 @@ def main() -> None:
                     row = run(name, Path(tmp), seed, augment, steps)
                     rows.append(row)
                     print(json.dumps(row), flush=True)
+    report(rows, names, seeds, policies, args.quick, args.json)
+
+
+def report(rows: list[dict], names: list[str], seeds: list[int], policies: list[str], quick: bool, json_out: Path | None) -> None:
     t = Table(title=f"DiffAugment policies vs none, same steps and seeds, {time.strftime('%Y-%m-%d')}")
-    for c in ("data set", "train images", "steps", "metric", "seeds", "policy", "none: mean (per seed)", "DiffAugment: mean (per seed)", "change", "floor", "better"):
+    for c in ("data set", "train images", "steps", "metric", "seeds", "policy", "none: mean (per seed)", "DiffAugment: mean (per seed)", "change", "floor", "D train-vs-held-out AUC: none -> aug", "better"):
         t.add_column(c)
     verdicts = []
     for name in names:
@@ -122,13 +161,13 @@ def main() -> None:
             t.add_row(
                 name, str(sel[0]["train_images"]), str(sel[0]["steps"]), sel[0]["metric"], ",".join(map(str, seeds)), policy,
                 f"{m_off:.3f} ({', '.join(f'{v:.3f}' for v in off)})", f"{m_on:.3f} ({', '.join(f'{v:.3f}' for v in on)})",
-                f"{(m_on - m_off) / m_off:+.1%}", f"{statistics.mean(floors):.3f}" if floors else "-", "yes" if better else "NO",
+                f"{(m_on - m_off) / m_off:+.1%}", f"{statistics.mean(floors):.3f}" if floors else "-", f"{_mean(sel, 'off', 'd_auc'):.2f} -> {_mean(sel, policy, 'd_auc'):.2f}", "yes" if better else "NO",
             )  # fmt: skip
     Console(width=240).print(t)
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2))
+    if json_out:
+        json_out.write_text(json.dumps(rows, indent=2))
     for name, policy, m_off, m_on, better, metric in verdicts:
-        result_line("small_data", f"{name}: {metric} {m_off:.3f} -> {m_on:.3f} with DiffAugment ({policy})", "lower with DiffAugment", None if args.quick else better)
+        result_line("small_data", f"{name}: {metric} {m_off:.3f} -> {m_on:.3f} with DiffAugment ({policy})", "lower with DiffAugment", None if quick else better)
 
 
 if __name__ == "__main__":
