@@ -49,7 +49,7 @@ def _mixture(need_all: bool) -> Callable[[dict], tuple[str, bool | None]]:
 
 
 def _paired(m: dict) -> tuple[str, bool]:
-    return f"PSNR {m['psnr']:.2f} vs grayscale {m['psnr_baseline']:.2f} dB (+{m['psnr'] - m['psnr_baseline']:.2f}), L1 {m['l1']:.3f} vs {m['l1_baseline']:.3f}", m["psnr"] >= m["psnr_baseline"] + 2.0
+    return f"PSNR {m['psnr']:.2f} vs grayscale {m['psnr_baseline']:.2f} dB ({m['psnr'] - m['psnr_baseline']:+.2f}), L1 {m['l1']:.3f} vs {m['l1_baseline']:.3f}", m["psnr"] >= m["psnr_baseline"] + 2.0
 
 
 def _cyclegan(m: dict) -> tuple[str, bool]:
