@@ -1,7 +1,7 @@
 """Model quality per family: train each default config in-process for its full length,
 evaluate the untrained and the trained generator on the held-out split, compare with a target.
 
-    python benchmarks/quality.py                      # every family, full length (~30-40 min on 2 cores)
+    python benchmarks/quality.py                      # every family, full length (~45-50 min on 2 cores)
     python benchmarks/quality.py --only cgan,toy-grid25
     python benchmarks/quality.py --grid25-losses      # toy grid25 once per registered loss
     python benchmarks/quality.py --quick              # 10% of the steps: a smoke run, targets not expected
