@@ -77,26 +77,20 @@ def make_folder(cache: Path, n: int, workers: int) -> Path:
     return root
 
 
-def single_core_rate(root: Path, size: int, sample: int) -> float:
-    """Images/s of one process decoding, converting and resizing a spread sample of the files."""
-    from ganpipe.data.images import list_images, load_image
+def _spread(root: Path, n: int) -> list[Path]:
+    """`n` of the folder's images, evenly spread over its listing."""
+    from ganpipe.data.images import list_images
 
     files = list_images(root)
-    step = max(1, len(files) // sample)
-    chosen = files[::step][:sample]
-    for p in chosen[:50]:  # warm the page cache and Pillow's codecs
-        load_image(p, size, 3)
-    t0 = time.perf_counter()
-    for p in chosen:
-        load_image(p, size, 3)
-    return len(chosen) / (time.perf_counter() - t0)
+    return files[:: max(1, len(files) // n)][:n]
 
 
-def _decode_part(args: tuple[int, list[Path]]) -> float:
+def _decode_rate(args: tuple[int, list[Path]]) -> float:
+    """Images/s of this process decoding, converting and resizing `files` (after a warm-up)."""
     from ganpipe.data.images import load_image
 
     size, files = args
-    for p in files[:50]:
+    for p in files[:50]:  # warm the page cache and Pillow's codecs
         load_image(p, size, 3)
     t0 = time.perf_counter()
     for p in files:
@@ -104,18 +98,19 @@ def _decode_part(args: tuple[int, list[Path]]) -> float:
     return len(files) / (time.perf_counter() - t0)
 
 
+def single_core_rate(root: Path, size: int, sample: int) -> float:
+    """Images/s of one process decoding, converting and resizing a spread sample of the files."""
+    return _decode_rate((size, _spread(root, sample)))
+
+
 def parallel_rate(root: Path, size: int, sample: int, procs: int) -> float:
-    """Images/s of `procs` plain processes decoding disjoint halves of the sample at once (no
+    """Images/s of `procs` plain processes decoding disjoint parts of the sample at once (no
     Ray): what this machine's cores give together when nothing else is in the way. On a VM whose
     cores share the host's caches (or are hyperthreads of one core) it is below procs x the
     single-core rate, and no scheduler can beat it."""
-    from ganpipe.data.images import list_images
-
-    files = list_images(root)
-    step = max(1, len(files) // (sample * procs))
-    chosen = files[::step][: sample * procs]
+    chosen = _spread(root, sample * procs)
     with Pool(procs) as pool:
-        return sum(pool.map(_decode_part, [(size, chosen[i::procs]) for i in range(procs)]))
+        return sum(pool.map(_decode_rate, [(size, chosen[i::procs]) for i in range(procs)]))
 
 
 def one_run(root: Path, out: Path, size: int) -> dict:
